@@ -1,0 +1,3 @@
+"""droid2api: an LLM API gateway between the OpenAI, Anthropic and Gemini wire dialects."""
+
+__version__ = "0.1.0"

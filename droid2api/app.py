@@ -1,0 +1,71 @@
+"""The Flask application factory: settings, the Gateway, blueprints, access control, error rendering."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask, Response, current_app, request
+from werkzeug.exceptions import HTTPException
+
+from . import logs
+from .access import presented_keys
+from .blueprints import chat, messages, meta, responses
+from .config import Settings, load_settings
+from .dialects import anthropic, gemini, openai_chat
+from .errors import GatewayError
+from .gateway import Gateway
+from .wire import dumps
+
+log = logging.getLogger(__name__)
+
+OPEN_PATHS = ("/health",)  # answered without an access key
+
+
+def create_app(settings: Settings | None = None, environ=os.environ) -> Flask:
+    if settings is None:
+        settings = load_settings(environ)
+    logs.configure(settings.dev_mode)
+    app = Flask(__name__)
+    gateway = Gateway(settings, environ)
+    app.extensions["droid2api"] = gateway
+    for module in (meta, chat, messages, responses):
+        app.register_blueprint(module.bp)
+
+    @app.before_request
+    def require_access_key():
+        if request.path not in OPEN_PATHS:
+            gateway.guard.check(presented_keys(request.headers, request.args))
+
+    app.register_error_handler(GatewayError, render_error)
+    app.register_error_handler(HTTPException, lambda e: render_error(GatewayError(e.code or 500, e.description)))
+    app.register_error_handler(Exception, render_unexpected)
+
+    gateway.credentials.startup()
+    app.wsgi_app = logs.AccessLog(app.wsgi_app)
+    return app
+
+
+def client_dialect():
+    """The dialect a request's errors are rendered in: its blueprint's, else guessed from the path."""
+    blueprint = current_app.blueprints.get(request.blueprint) if request.blueprint else None
+    if blueprint is not None and getattr(blueprint, "dialect", None) is not None:
+        return blueprint.dialect
+    path = request.path
+    if path.startswith("/v1/messages"):
+        return anthropic
+    if path.startswith("/v1beta/") or ":generateContent" in path or ":streamGenerateContent" in path:
+        return gemini
+    return openai_chat
+
+
+def render_error(error: GatewayError) -> Response:
+    dialect = client_dialect()
+    response = Response(dumps(dialect.error_body(error)), status=error.status, content_type="application/json")
+    response.headers.update(error.headers)
+    return response
+
+
+def render_unexpected(error: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.path)
+    return render_error(GatewayError(500, "the gateway hit an internal error; the server log has the details"))

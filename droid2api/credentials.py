@@ -1,0 +1,300 @@
+"""Where upstream credentials come from, and keeping Factory's WorkOS tokens fresh.
+
+Factory upstreams take, in droid2api's order: ``FACTORY_API_KEY``; a WorkOS
+refresh token from ``DROID_REFRESH_KEY`` or ``~/.factory/auth.json``; else the
+client's own key. Refresh tokens rotate on every use, so each new one is
+written back atomically (temp file + rename, mode 0600) and gunicorn workers
+take turns under a file lock: one refreshes, the others re-read the file.
+
+Other upstreams use the key their config names (inline or from an
+environment variable), else the client's own. Secrets never reach a log line;
+``fingerprint`` gives the short, safe stand-in.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+
+from filelock import FileLock, Timeout
+
+from .errors import GatewayError
+
+log = logging.getLogger(__name__)
+
+WORKOS_URL = "https://api.workos.com/user_management/authenticate"
+WORKOS_CLIENT_ID = "client_01HNM792M5G5G1A2THWPXKFMXB"
+MAX_TOKEN_AGE = 6 * 3600
+EXPIRY_MARGIN = 30 * 60
+RETRY_AFTER_FAILURE = 60
+STARTUP_GRACE = 60  # a token this young counts as "refreshed at start" for a sibling worker
+LOCK_TIMEOUT = 30
+
+NO_CREDENTIAL = ("no Factory credential: set FACTORY_API_KEY or DROID_REFRESH_KEY on the server, log in with "
+                 "the droid CLI (~/.factory/auth.json), or send your own Factory key as Authorization: Bearer")
+
+
+def fingerprint(secret: str | None) -> str:
+    """A short, non-reversible stand-in for a secret, fit for logs."""
+    if not secret:
+        return "-"
+    return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()[:8]
+
+
+def jwt_claims(token: str) -> dict:
+    """The unverified claims of a JWT (the upstream verifies it); {} for anything else."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+class StaticKey:
+    """A fixed key, such as FACTORY_API_KEY."""
+
+    def __init__(self, key: str, source: str):
+        self.key = key
+        self.source = source
+
+    def token(self) -> str:
+        return self.key
+
+    def state(self) -> dict:
+        return {"source": self.source, "ready": True, "fingerprint": fingerprint(self.key)}
+
+
+class RefreshingToken:
+    """A WorkOS access token kept fresh with a rotating refresh token stored in ``path``.
+
+    ``seed`` is the refresh token from the environment, if that is where it
+    came from: the file then continues the rotation that seed started, and a
+    new seed (the operator set a different DROID_REFRESH_KEY) starts over.
+    ``post_form(url, data)`` sends the refresh request and returns
+    ``(status, json_or_None)``; it is the upstream client's, so refreshes use
+    the configured proxies too.
+    """
+
+    def __init__(self, path: str, post_form, *, seed: str | None = None, source: str, clock=time.time):
+        self.path = os.path.abspath(os.path.expanduser(path))
+        self.source = source
+        self._post_form = post_form
+        self._clock = clock
+        self._seed = hashlib.sha256(seed.encode()).hexdigest() if seed else None
+        self._lock = threading.Lock()  # gevent patches this into a greenlet lock
+        self._file_lock = FileLock(self.path + ".lock", timeout=LOCK_TIMEOUT)
+        self._access = None
+        self._refresh = seed
+        self._obtained_at = 0.0
+        self._retry_at = 0.0
+        self._last_error = None
+        self._adopt(self._read())
+
+    # -- public -------------------------------------------------------------
+
+    def token(self) -> str:
+        now = self._clock()
+        if self._stale(now) and now >= self._retry_at:
+            self.refresh()
+        if not self._access or self._expired(self._clock()):
+            reason = f" (refresh failed: {self._last_error})" if self._last_error else ""
+            raise GatewayError(401, f"the Factory access token from {self.source} is not usable{reason}; "
+                                    f"set a fresh DROID_REFRESH_KEY or log in again with the droid CLI")
+        return self._access
+
+    def refresh(self, force: bool = False) -> bool:
+        """Refresh unless another worker already did; True when a usable token is held after."""
+        with self._lock:
+            if not force and not self._stale(self._clock()):
+                return True
+            try:
+                with self._file_lock:
+                    self._adopt(self._read())
+                    now = self._clock()
+                    if self._stale(now) or (force and now - self._obtained_at >= STARTUP_GRACE):
+                        self._call_workos()
+            except (Timeout, OSError) as e:
+                self._fail(f"cannot lock {self.path}.lock: {e}")
+            return bool(self._access) and not self._expired(self._clock())
+
+    def state(self) -> dict:
+        now = self._clock()
+        claims = jwt_claims(self._access or "")
+        return {
+            "source": self.source,
+            "ready": bool(self._access) and not self._expired(now),
+            "fingerprint": fingerprint(self._access),
+            "expires_at": claims.get("exp"),
+            "refreshed_at": int(self._obtained_at) or None,
+            "last_error": self._last_error,
+        }
+
+    # -- internals ----------------------------------------------------------
+
+    def _stale(self, now: float) -> bool:
+        if not self._access:
+            return True
+        if now - self._obtained_at > MAX_TOKEN_AGE:
+            return True
+        exp = jwt_claims(self._access).get("exp")
+        return isinstance(exp, (int, float)) and exp - now < EXPIRY_MARGIN
+
+    def _expired(self, now: float) -> bool:
+        exp = jwt_claims(self._access or "").get("exp")
+        return isinstance(exp, (int, float)) and exp <= now
+
+    def _read(self) -> dict | None:
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                data = json.load(f)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as e:
+            log.warning("credentials: cannot read %s: %s", self.path, e)
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _adopt(self, stored: dict | None):
+        """Take the stored tokens if they continue our rotation (another worker, or the droid CLI)."""
+        if not stored or not stored.get("refresh_token"):
+            return
+        if self._seed and stored.get("seed") != self._seed:
+            return  # left over from an older DROID_REFRESH_KEY
+        if stored["refresh_token"] == self._refresh and self._access:
+            return
+        self._refresh = stored["refresh_token"]
+        self._access = stored.get("access_token")
+        self._obtained_at = _timestamp(stored.get("last_updated"))
+        if not self._obtained_at and self._access:
+            self._obtained_at = float(jwt_claims(self._access).get("iat") or 0)
+
+    def _call_workos(self):
+        if not self._refresh:
+            self._fail("no refresh token")
+            return
+        try:
+            status, body = self._post_form(WORKOS_URL, {
+                "grant_type": "refresh_token",
+                "refresh_token": self._refresh,
+                "client_id": WORKOS_CLIENT_ID,
+            })
+        except GatewayError as e:
+            self._fail(e.message)
+            return
+        if status != 200 or not isinstance(body, dict) or not body.get("access_token"):
+            detail = body.get("error") if isinstance(body, dict) else None
+            self._fail(f"WorkOS answered {status}" + (f" ({detail})" if detail else ""))
+            return
+        self._access = body["access_token"]
+        self._refresh = body.get("refresh_token") or self._refresh
+        self._obtained_at = self._clock()
+        self._retry_at = 0.0
+        self._last_error = None
+        self._write()
+        log.info("credentials: refreshed Factory token from %s, now %s", self.source, fingerprint(self._access))
+
+    def _fail(self, reason: str):
+        self._last_error = reason
+        self._retry_at = self._clock() + RETRY_AFTER_FAILURE
+        usable = "keeping the current token" if self._access and not self._expired(self._clock()) else "no usable token"
+        log.warning("credentials: Factory token refresh failed: %s; %s", reason, usable)
+
+    def _write(self):
+        data = self._read() or {}
+        data.update(access_token=self._access, refresh_token=self._refresh,
+                    last_updated=datetime.fromtimestamp(self._obtained_at, timezone.utc).isoformat())
+        if self._seed:
+            data["seed"] = self._seed
+        write_private_json(self.path, data)
+
+
+def write_private_json(path: str, data: dict):
+    """Replace ``path`` atomically with ``data``, readable by the owner only."""
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".auth-", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _timestamp(value) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return 0.0
+    return 0.0
+
+
+def factory_credential(environ, auth_file: str, post_form):
+    """The server's own Factory credential in droid2api's order, or None (clients bring their own)."""
+    if environ.get("FACTORY_API_KEY", "").strip():
+        return StaticKey(environ["FACTORY_API_KEY"].strip(), "FACTORY_API_KEY")
+    if environ.get("DROID_REFRESH_KEY", "").strip():
+        return RefreshingToken(auth_file, post_form, seed=environ["DROID_REFRESH_KEY"].strip(),
+                               source="DROID_REFRESH_KEY")
+    home_file = os.path.join(os.path.expanduser("~"), ".factory", "auth.json")
+    if os.path.exists(home_file):
+        return RefreshingToken(home_file, post_form, source="~/.factory/auth.json")
+    return None
+
+
+class Credentials:
+    """Answers "which Authorization goes upstream" for every request."""
+
+    def __init__(self, factory, environ=os.environ):
+        self.factory = factory
+        self._environ = environ
+
+    def factory_token(self, client_key: str | None) -> str:
+        if self.factory is not None:
+            return self.factory.token()
+        if client_key:
+            return client_key
+        raise GatewayError(401, NO_CREDENTIAL)
+
+    def upstream_key(self, upstream, client_key: str | None) -> str:
+        """The key for a non-Factory upstream: configured inline, from its env var, or the client's."""
+        if upstream.api_key:
+            return upstream.api_key
+        if upstream.api_key_env:
+            key = self._environ.get(upstream.api_key_env, "").strip()
+            if key:
+                return key
+            raise GatewayError(401, f"upstream {upstream.name!r} takes its key from ${upstream.api_key_env}, "
+                                    f"which is not set on the server")
+        if client_key:
+            return client_key
+        raise GatewayError(401, f"upstream {upstream.name!r} has no key: set api_key or api_key_env in its "
+                                f"config, or send your own key as Authorization: Bearer")
+
+    def state(self) -> dict:
+        if self.factory is None:
+            return {"source": "client", "ready": True}
+        return self.factory.state()
+
+    def startup(self):
+        """Refresh at start, as droid2api does; failures are logged, not fatal."""
+        if isinstance(self.factory, RefreshingToken):
+            self.factory.refresh(force=True)

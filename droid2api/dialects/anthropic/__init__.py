@@ -1,0 +1,6 @@
+"""Anthropic Messages: /v1/messages bodies, responses, stream events and errors."""
+
+from .errors import error_body, parse_error, stream_error
+from .passthrough import STREAM_END_MARKERS, apply_policies
+
+NAME = "anthropic"

@@ -1,0 +1,22 @@
+"""Policies applied to a Responses body that is otherwise forwarded untouched."""
+
+from __future__ import annotations
+
+from ...reasoning import FORCED_LEVELS
+
+STREAM_END_MARKERS = (b"response.completed", b"response.incomplete", b"response.failed", b"event: error")
+
+
+def apply_policies(body: dict, route, system_prompt: str) -> dict:
+    body["model"] = route.upstream_model
+    if system_prompt:
+        instructions = body.get("instructions")
+        body["instructions"] = system_prompt + instructions if isinstance(instructions, str) else system_prompt
+    level = route.model.reasoning
+    if level == "off":
+        body.pop("reasoning", None)
+    elif level in FORCED_LEVELS:
+        body["reasoning"] = {"effort": level, "summary": "auto"}
+    if route.model.fast and "service_tier" not in body:
+        body["service_tier"] = "priority"
+    return body

@@ -1,0 +1,144 @@
+"""The request path, from a routed client request to the Flask response a view returns.
+
+One Gateway object per app holds the settings and the long-lived pieces
+(policy, credentials, pooled upstream sessions, access guard); everything
+per request is passed in as arguments, never stored on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Response
+
+from . import ir
+from .access import AccessGuard, Incoming
+from .credentials import Credentials, factory_credential
+from .dialects import BY_TYPE
+from .errors import GatewayError
+from .headers import factory_headers, standard_headers
+from .logs import dev_dump
+from .policy import Policy, Route
+from .relay import (converted_stream, decode_stream, passthrough_stream, relayed_headers,
+                    stream_response)
+from .upstream import UpstreamClient, UpstreamResponse
+from .wire import dump_bytes, dumps, parse_object
+
+log = logging.getLogger(__name__)
+
+
+class Gateway:
+    def __init__(self, settings, environ=os.environ):
+        self.settings = settings
+        self.policy = Policy(settings)
+        self.client = UpstreamClient(settings.proxies, settings.connect_timeout, settings.read_timeout)
+        factory = factory_credential(environ, settings.auth_file, self.client.post_form)
+        self.credentials = Credentials(factory, environ)
+        self.guard = AccessGuard(settings.access_keys)
+
+    # -- upstream calls -----------------------------------------------------
+
+    def upstream_headers(self, route: Route, incoming: Incoming, stream: bool) -> dict:
+        if route.factory:
+            token = self.credentials.factory_token(incoming.client_key)
+            return factory_headers(route, token, incoming.headers, self.settings.user_agent, stream)
+        key = self.credentials.upstream_key(route.config, incoming.client_key)
+        return standard_headers(route, key, incoming.headers, stream)
+
+    def send(self, route: Route, url: str, body: dict, incoming: Incoming, stream: bool) -> UpstreamResponse:
+        if incoming.query and not route.factory:
+            url += ("&" if "?" in url else "?") + incoming.query
+        headers = self.upstream_headers(route, incoming, stream)
+        payload = dump_bytes(body)
+        dev_dump(f"-> {route.upstream} POST {url}", headers, payload)
+        upstream = self.client.post(route.upstream, url, headers, payload)
+        dev_dump(f"<- {route.upstream} {upstream.status}", upstream.headers)
+        return upstream
+
+    # -- same dialect: relay bytes ------------------------------------------
+
+    def passthrough(self, dialect, route: Route, body: dict, incoming: Incoming, *,
+                    count_tokens: bool = False) -> Response:
+        """Forward ``body`` with the policies applied and relay the answer byte for byte."""
+        if count_tokens:
+            body = dialect.apply_policies(body, route, self.policy.system_prompt, count_tokens=True)
+            url = route.count_tokens_url()
+        else:
+            body = dialect.apply_policies(body, route, self.policy.system_prompt)
+            url = route.generate_url(body.get("stream") is True)
+        upstream = self.send(route, url, body, incoming, body.get("stream") is True)
+        headers = relayed_headers(upstream.headers)
+        if upstream.is_event_stream and upstream.status < 400:
+            chunks = passthrough_stream(upstream, dialect, self.settings.dev_mode)
+            return stream_response(chunks, headers, upstream.status, upstream.content_type)
+        try:
+            raw = upstream.read()
+        finally:
+            upstream.close()
+        dev_dump(f"<- {route.upstream} body", None, raw)
+        if upstream.status >= 400 and not _is_json_object(raw):
+            # Not the upstream dialect's own error shape (an HTML page from a proxy, say): wrap it.
+            error = dialect.parse_error(upstream.status, raw, upstream.headers, route.upstream)
+            raise error
+        return Response(raw, status=upstream.status, headers=headers,
+                        content_type=upstream.content_type or "application/json")
+
+    # -- different dialects: convert through the IR -------------------------
+
+    def convert(self, front, route: Route, request: ir.Request, incoming: Incoming) -> Response:
+        """Send ``request`` to an upstream of another dialect and answer in the ``front`` dialect."""
+        dialect = BY_TYPE[route.dialect]
+        self.policy.apply(request, route)
+        losses = []
+        body = dialect.encode_request(request, losses, route)
+        for loss in losses:
+            log.debug("conversion to %s loses %s: %s", route.dialect, loss.field, loss.reason)
+        upstream = self.send(route, route.generate_url(request.stream), body, incoming, request.stream)
+        if upstream.status >= 400:
+            try:
+                raw = upstream.read()
+            finally:
+                upstream.close()
+            dev_dump(f"<- {route.upstream} error body", None, raw)
+            raise dialect.parse_error(upstream.status, raw, upstream.headers, route.upstream)
+        headers = relayed_headers(upstream.headers)
+        if upstream.is_event_stream:
+            events = decode_stream(upstream, dialect.StreamDecoder())
+        else:
+            try:
+                raw = upstream.read()
+            finally:
+                upstream.close()
+            dev_dump(f"<- {route.upstream} body", None, raw)
+            events = ir.response_events(dialect.decode_response(parse_object(raw, "upstream response")))
+        if request.stream:
+            encoder = front.StreamEncoder(route.requested, request.include_usage)
+            return stream_response(converted_stream(upstream, events, encoder), headers)
+        try:
+            response = _accumulate(events)
+        finally:
+            upstream.close()
+        return Response(dumps(front.encode_response(response, route.requested)), status=200, headers=headers,
+                        content_type="application/json")
+
+
+def _accumulate(events) -> ir.Response:
+    """The complete response; a stream that failed raises its error instead."""
+    collected = []
+    for event in events:
+        if isinstance(event, ir.StreamError):
+            raise GatewayError(event.status, event.message)
+        collected.append(event)
+    try:
+        return ir.accumulate(collected)
+    except ValueError as e:
+        raise GatewayError(502, f"the upstream answer was incomplete: {e}") from None
+
+
+def _is_json_object(raw: bytes) -> bool:
+    try:
+        parse_object(raw)
+    except GatewayError:
+        return False
+    return True

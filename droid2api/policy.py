@@ -1,0 +1,102 @@
+"""What the gateway decides about a request before any dialect is involved.
+
+Model redirects, which upstream serves a model and at which URL, the
+reasoning level and its numbers, and the configured system prompt. The
+per-dialect *how* (where the system prompt goes in an Anthropic body, which
+field holds the effort) lives in the dialect modules; this module only
+decides *what*.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import ir
+from .config import ModelConfig, Settings, UpstreamConfig
+from .errors import GatewayError
+from .reasoning import FORCED_LEVELS, THINKING_BUDGETS
+
+# The path each dialect's generate call appends to a base URL.
+GENERATE_PATHS = {
+    "anthropic": "/v1/messages",
+    "openai": "/responses",
+    "common": "/chat/completions",
+}
+
+
+@dataclass(slots=True)
+class Route:
+    """Where one request goes: the model's config and its upstream, resolved."""
+
+    requested: str  # the model name the client sent
+    model: ModelConfig  # after redirects
+    upstream: str  # a name for logs and sessions
+    url: str
+    factory: bool
+    config: UpstreamConfig | None = None
+
+    @property
+    def dialect(self) -> str:
+        return self.model.type
+
+    @property
+    def upstream_model(self) -> str:
+        return self.model.upstream_model or self.model.id
+
+    def generate_url(self, stream: bool) -> str:
+        if self.dialect != "google":
+            return self.url if self.factory else _join(self.url, GENERATE_PATHS[self.dialect])
+        if self.factory:
+            return self.url  # Factory's /g/v1/generate takes the model in the body
+        method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return f"{self.url.rstrip('/')}/models/{self.upstream_model}:{method}"
+
+    def count_tokens_url(self) -> str:
+        return self.generate_url(False).rstrip("/") + "/count_tokens"
+
+
+def _join(base: str, path: str) -> str:
+    base = base.rstrip("/")
+    return base if base.endswith(path) else base + path
+
+
+class Policy:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def route(self, requested) -> Route:
+        if not isinstance(requested, str) or not requested:
+            raise GatewayError(400, "model is required", param="model")
+        model_id = self.settings.model_redirects.get(requested, requested)
+        model = self.settings.model(model_id)
+        if model is None:
+            raise GatewayError(404, f"model {requested!r} is not configured; GET /v1/models lists the models",
+                               param="model", code="model_not_found")
+        if model.upstream:
+            upstream = self.settings.upstreams[model.upstream]
+            return Route(requested, model, upstream.name, upstream.base_url, upstream.factory, upstream)
+        url = self.settings.endpoints.get(model.type)
+        if url is None:
+            raise GatewayError(503, f"model {model.id!r} has type {model.type!r} but config.json has no "
+                                    f"endpoint named {model.type!r}")
+        return Route(requested, model, f"factory-{model.type}", url, True)
+
+    def reasoning_level(self, route: Route) -> str:
+        return route.model.reasoning
+
+    @property
+    def system_prompt(self) -> str:
+        return self.settings.system_prompt
+
+    def apply(self, request: ir.Request, route: Route):
+        """Apply model name, system prompt and reasoning level to a decoded request."""
+        request.model = route.upstream_model
+        if self.settings.system_prompt:
+            request.system.insert(0, ir.Instruction(self.settings.system_prompt))
+        level = route.model.reasoning
+        if level == "off":
+            request.reasoning = ir.Reasoning(effort="none")
+        elif level in FORCED_LEVELS:
+            request.reasoning = ir.Reasoning(effort=level, budget_tokens=THINKING_BUDGETS[level])
+        if request.max_tokens is None and route.model.max_tokens:
+            request.max_tokens = route.model.max_tokens

@@ -1,0 +1,165 @@
+"""The HTTP client for upstream calls: pooled sessions, proxies, timeouts, error translation.
+
+Everything that touches the network on the way out goes through
+``UpstreamClient``; requests' exceptions become GatewayErrors here and
+nowhere else (the pattern of requests' own ``HTTPAdapter.send``), so the
+rest of the gateway only ever sees statuses and bytes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .errors import GatewayError
+
+log = logging.getLogger(__name__)
+
+POOL_SIZE = 64  # concurrent connections per upstream and proxy; gevent runs many requests per worker
+READ_SIZE = 65536
+
+
+class UpstreamBroken(GatewayError):
+    """The upstream failed after its response began: the stream must end with an error event."""
+
+
+class UpstreamResponse:
+    """An upstream answer whose body has not been read yet."""
+
+    __slots__ = ("_response", "name", "status", "headers")
+
+    def __init__(self, response: requests.Response, name: str):
+        self._response = response
+        self.name = name
+        self.status = response.status_code
+        self.headers = response.headers
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+    @property
+    def is_event_stream(self) -> bool:
+        return self.content_type.startswith("text/event-stream")
+
+    def iter_bytes(self):
+        """Yield the body as it arrives, in whatever pieces the network delivers.
+
+        ``read1`` returns as soon as any bytes are available, chunked or not, so
+        an event is relayed the moment it lands rather than when a buffer fills.
+        """
+        raw = self._response.raw
+        try:
+            while True:
+                chunk = raw.read1(READ_SIZE)
+                if not chunk:
+                    return
+                yield chunk
+        except Exception as e:  # urllib3 read errors come in many classes; all mean the same here
+            raise _broken(self.name, e) from None
+
+    def read(self) -> bytes:
+        return b"".join(self.iter_bytes())
+
+    def close(self):
+        self._response.close()
+
+
+def _broken(name: str, error: Exception) -> UpstreamBroken:
+    text = str(error).lower()
+    if "timed out" in text or "timeout" in text:
+        return UpstreamBroken(504, f"upstream {name} stopped sending: read timed out")
+    return UpstreamBroken(502, f"upstream {name} broke off its response: {type(error).__name__}")
+
+
+class UpstreamClient:
+    """One pooled requests.Session per upstream and proxy, proxies taken in turn."""
+
+    def __init__(self, proxies: list, connect_timeout: float, read_timeout: float):
+        self._proxies = itertools.cycle(proxies) if proxies else None
+        self._proxy_lock = threading.Lock()
+        self._sessions = {}
+        self._sessions_lock = threading.Lock()
+        self.timeout = (connect_timeout, read_timeout)
+
+    def post(self, name: str, url: str, headers: dict, body: bytes) -> UpstreamResponse:
+        """POST ``body`` to ``url``; the response is returned unread (stream=True)."""
+        proxy = self._next_proxy()
+        session = self._session(name, proxy)
+        try:
+            response = session.post(url, data=body, headers=headers, stream=True,
+                                    timeout=self.timeout, allow_redirects=False)
+        except requests.Timeout:
+            raise GatewayError(504, f"upstream {name} ({_host(url)}) did not answer within "
+                                    f"{self.timeout[0]:g}s connect / {self.timeout[1]:g}s read") from None
+        except requests.RequestException as e:
+            via = f" via proxy {_host(proxy)}" if proxy else ""
+            raise GatewayError(502, f"cannot reach upstream {name} ({_host(url)}){via}: "
+                                    f"{_reason(e)}") from None
+        return UpstreamResponse(response, name)
+
+    def post_form(self, url: str, data: dict):
+        """POST a form and return (status, parsed JSON or None); used for the WorkOS refresh."""
+        proxy = self._next_proxy()
+        session = self._session("workos", proxy)
+        try:
+            response = session.post(url, data=data, timeout=self.timeout, allow_redirects=False)
+        except requests.RequestException as e:
+            raise GatewayError(502, f"cannot reach {_host(url)}: {_reason(e)}") from None
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, None
+
+    def close(self):
+        with self._sessions_lock:
+            for session in self._sessions.values():
+                session.close()
+            self._sessions.clear()
+
+    def _next_proxy(self):
+        if self._proxies is None:
+            return None
+        with self._proxy_lock:
+            return next(self._proxies)
+
+    def _session(self, name: str, proxy: str | None) -> requests.Session:
+        key = (name, proxy)
+        session = self._sessions.get(key)
+        if session is None:
+            with self._sessions_lock:
+                session = self._sessions.get(key)
+                if session is None:
+                    session = requests.Session()
+                    session.trust_env = False  # the config, not the environment, decides about proxies
+                    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
+                    session.mount("https://", adapter)
+                    session.mount("http://", adapter)
+                    if proxy:
+                        session.proxies = {"http": proxy, "https": proxy}
+                    session.headers.clear()
+                    self._sessions[key] = session
+        return session
+
+
+def _host(url: str | None) -> str:
+    """Scheme, host and port of a URL, never its credentials or path."""
+    if not url:
+        return "-"
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+
+
+def _reason(error: Exception) -> str:
+    text = str(error)
+    for reason in ("Connection refused", "Name or service not known", "No route to host",
+                   "Connection reset", "certificate verify failed", "Temporary failure in name resolution"):
+        if reason in text:
+            return reason.lower()
+    return type(error).__name__

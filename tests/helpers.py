@@ -1,0 +1,66 @@
+"""Shared test helpers: the recorded upstream traffic, and configs and apps built from dicts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from droid2api.config import parse_settings
+
+RECORDED = Path(__file__).parent / "recorded"
+
+FACTORY_ENDPOINTS = {
+    "anthropic": "https://api.factory.ai/api/llm/a/v1/messages",
+    "openai": "https://api.factory.ai/api/llm/o/v1/responses",
+    "common": "https://api.factory.ai/api/llm/o/v1/chat/completions",
+    "google": "https://api.factory.ai/api/llm/g/v1/generate",
+}
+
+
+def recorded(name: str) -> bytes:
+    """The bytes of one recorded file, e.g. ``anthropic__test_anthropic_tool_output.0.response.json``."""
+    return (RECORDED / name).read_bytes()
+
+
+def recorded_json(name: str):
+    return json.loads(recorded(name))
+
+
+def exchanges(provider: str, kind: str = "") -> list:
+    """Names (without suffix) of the recorded exchanges of one provider, e.g. ``google__test_x.0``.
+
+    ``kind`` is ``sse`` or ``json`` to keep only streamed or only plain responses.
+    """
+    names = []
+    for path in sorted(RECORDED.glob(f"{provider}__*.response.*")):
+        if kind and not path.name.endswith(kind):
+            continue
+        names.append(path.name.rsplit(".response.", 1)[0])
+    return names
+
+
+def base_config(**overrides) -> dict:
+    config = {
+        "port": 3000,
+        "endpoint": [{"name": name, "base_url": url} for name, url in FACTORY_ENDPOINTS.items()],
+        "models": [
+            {"id": "claude-test", "type": "anthropic", "reasoning": "auto", "provider": "anthropic"},
+            {"id": "gpt-test", "type": "openai", "reasoning": "auto", "provider": "openai"},
+            {"id": "glm-test", "type": "common", "reasoning": "auto", "provider": "fireworks"},
+            {"id": "gemini-test", "type": "google", "reasoning": "auto", "provider": "google"},
+        ],
+        "system_prompt": "",
+    }
+    config.update(overrides)
+    return config
+
+
+def settings_for(config: dict, environ=None):
+    return parse_settings(json.dumps(config), "test-config.json", environ or {})
+
+
+def app_for(config: dict | None = None, environ=None):
+    from droid2api.app import create_app
+
+    environ = {"FACTORY_API_KEY": "fk-test-key"} if environ is None else environ
+    return create_app(settings_for(config or base_config(), environ), environ)
