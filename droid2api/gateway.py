@@ -111,7 +111,7 @@ class Gateway:
             finally:
                 upstream.close()
             dev_dump(f"<- {route.upstream} body", None, raw)
-            events = ir.response_events(dialect.decode_response(parse_object(raw, "upstream response")))
+            events = ir.response_events(_decode_response(dialect, raw, route.upstream))
         if request.stream:
             encoder = front.StreamEncoder(route.requested, request.include_usage)
             return stream_response(converted_stream(upstream, events, encoder), headers)
@@ -121,6 +121,17 @@ class Gateway:
             upstream.close()
         return Response(dumps(front.encode_response(response, route.requested)), status=200, headers=headers,
                         content_type="application/json")
+
+
+def _decode_response(dialect, raw: bytes, upstream: str) -> ir.Response:
+    """An upstream's complete answer in the IR; an answer that cannot be read is the upstream's fault (502)."""
+    try:
+        return dialect.decode_response(parse_object(raw, "upstream response"))
+    except GatewayError as e:
+        raise GatewayError(502, f"upstream {upstream} sent an unreadable answer: {e.message}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        log.warning("cannot decode the answer of %s: %r", upstream, e)
+        raise GatewayError(502, f"upstream {upstream} sent an answer of an unexpected shape") from None
 
 
 def _accumulate(events) -> ir.Response:

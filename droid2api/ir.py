@@ -24,7 +24,7 @@ Conventions that all codecs share:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # -- content parts ----------------------------------------------------------
 
@@ -267,7 +267,7 @@ def accumulate(events) -> Response:
         if isinstance(event, Start):
             response = Response(id=event.id, model=event.model, created=event.created)
         elif isinstance(event, PartStart):
-            parts[event.index] = event.part
+            parts[event.index] = replace(event.part)  # a copy: the events stay as they were
         elif isinstance(event, Delta):
             part = parts[event.index]
             attr = _DELTA_TARGET[event.kind]

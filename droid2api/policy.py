@@ -40,6 +40,10 @@ class Route:
         return self.model.type
 
     @property
+    def fast(self) -> bool:
+        return self.model.fast
+
+    @property
     def upstream_model(self) -> str:
         return self.model.upstream_model or self.model.id
 

@@ -27,3 +27,12 @@ def effort_for_budget(budget: int) -> str:
         if budget <= THINKING_BUDGETS[effort]:
             return effort
     return "xhigh"
+
+
+def effort_for(reasoning) -> str | None:
+    """The effort an ir.Reasoning asks for (derived from its budget if need be); None for no reasoning."""
+    if reasoning is None or reasoning.effort == "none":
+        return None
+    if reasoning.effort:
+        return reasoning.effort
+    return effort_for_budget(reasoning.budget_tokens) if reasoning.budget_tokens else None

@@ -21,6 +21,8 @@ class SSEDecoder:
         self._data = []
 
     def feed(self, chunk: bytes) -> list:
+        if not chunk:
+            return []
         if self._skip_lf and chunk[:1] == b"\n":
             chunk = chunk[1:]
         self._skip_lf = chunk[-1:] == b"\r"

@@ -64,3 +64,37 @@ def app_for(config: dict | None = None, environ=None):
 
     environ = {"FACTORY_API_KEY": "fk-test-key"} if environ is None else environ
     return create_app(settings_for(config or base_config(), environ), environ)
+
+
+def sse_events(raw: bytes) -> list:
+    """(event, data) pairs of an SSE body, through the gateway's own decoder."""
+    from droid2api.sse import iter_events
+
+    return list(iter_events([raw]))
+
+
+def chat_assemble(raw: bytes):
+    """What the official openai SDK assembles from a Chat Completions stream: (completion, usage).
+
+    Every chunk is validated against the SDK's ChatCompletionChunk model and fed
+    to its ChatCompletionStreamState; an error payload raises like the SDK does.
+    """
+    import openai
+    from openai.lib.streaming.chat import ChatCompletionStreamState
+    from openai.types.chat import ChatCompletionChunk
+
+    state = ChatCompletionStreamState()
+    usage = None
+    events = sse_events(raw)
+    assert events and events[-1][1] == "[DONE]", "a Chat stream ends with data: [DONE]"
+    for _, data in events[:-1]:
+        payload = json.loads(data)
+        if "error" in payload:
+            raise openai.APIError(payload["error"]["message"], request=None, body=payload["error"])
+        chunk = ChatCompletionChunk.model_validate(payload)
+        if chunk.usage is not None:
+            usage = chunk.usage
+        if chunk.choices:
+            state.handle_chunk(chunk)
+    # The snapshot, not get_final_completion(), which refuses to parse a length-limited answer.
+    return state.current_completion_snapshot, usage

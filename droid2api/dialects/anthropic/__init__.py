@@ -2,5 +2,8 @@
 
 from .errors import error_body, parse_error, stream_error
 from .passthrough import STREAM_END_MARKERS, apply_policies
+from .request import encode_request
+from .response import decode_response
+from .stream import StreamDecoder
 
 NAME = "anthropic"

@@ -5,9 +5,11 @@ from __future__ import annotations
 from ...reasoning import FORCED_LEVELS, THINKING_BUDGETS
 
 ANSWER_ROOM = 4096  # tokens left for the answer when max_tokens has to grow past the thinking budget
+MIN_THINKING_TOP_P = 0.95  # Anthropic takes top_p from 0.95 to 1 while thinking
 
-# End markers of a complete Messages stream, looked for in the relayed bytes.
-STREAM_END_MARKERS = (b"message_stop", b"event: error")
+# End markers of a complete Messages stream, looked for in the relayed bytes. They start at a line
+# break, which JSON text cannot hold unescaped, so an answer that merely mentions them does not count.
+STREAM_END_MARKERS = (b"\nevent: message_stop", b"\nevent: error")
 
 
 def apply_policies(body: dict, route, system_prompt: str, *, count_tokens: bool = False) -> dict:
@@ -17,12 +19,15 @@ def apply_policies(body: dict, route, system_prompt: str, *, count_tokens: bool 
     level = route.model.reasoning
     if level == "off":
         body.pop("thinking", None)
-    elif level in FORCED_LEVELS:
-        budget = THINKING_BUDGETS[level]
-        body["thinking"] = {"type": "enabled", "budget_tokens": budget}
-        if not count_tokens:
-            require_thinking_room(body, budget)
+    elif level in FORCED_LEVELS and not forces_tool_use(body.get("tool_choice")):
+        # Anthropic refuses thinking while tool_choice forces a tool: the client's explicit
+        # choice wins over the configured level.
+        enable_thinking(body, THINKING_BUDGETS[level], count_tokens=count_tokens)
     return body
+
+
+def forces_tool_use(tool_choice) -> bool:
+    return isinstance(tool_choice, dict) and tool_choice.get("type") in ("any", "tool")
 
 
 def prepend_system(system, prompt: str) -> list:
@@ -37,12 +42,29 @@ def prepend_system(system, prompt: str) -> list:
     return [block, system]
 
 
-def require_thinking_room(body: dict, budget: int):
-    """Make a body valid for extended thinking: max_tokens above the budget, no sampling overrides."""
+def enable_thinking(body: dict, budget: int, *, count_tokens: bool = False) -> list:
+    """Turn on extended thinking and make the body valid for it; the request encoder shares this.
+
+    Returns the names of the fields it had to change: max_tokens raised above
+    the budget, temperature (other than 1), top_k and top_p below 0.95 dropped, because
+    Anthropic rejects them while thinking. A count_tokens body has no
+    max_tokens or sampling fields to fix.
+    """
+    body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+    if count_tokens:
+        return []
+    changed = []
     max_tokens = body.get("max_tokens")
     if not isinstance(max_tokens, int) or max_tokens <= budget:
         body["max_tokens"] = budget + ANSWER_ROOM
-    # Anthropic rejects temperature other than 1 and any top_k while thinking.
+        changed.append("max_tokens")
     if body.get("temperature") not in (None, 1):
         body.pop("temperature")
-    body.pop("top_k", None)
+        changed.append("temperature")
+    if body.pop("top_k", None) is not None:
+        changed.append("top_k")
+    top_p = body.get("top_p")
+    if isinstance(top_p, (int, float)) and top_p < MIN_THINKING_TOP_P:
+        body.pop("top_p")
+        changed.append("top_p")
+    return changed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...reasoning import FORCED_LEVELS
+from .request import thinking_config
 
 STREAM_END_MARKERS = (b'"finishReason"', b'"error"')
 
@@ -20,8 +21,7 @@ def apply_policies(body: dict, route, system_prompt: str) -> dict:
     config = body.get("generationConfig")
     if level == "off" and isinstance(config, dict):
         config.pop("thinkingConfig", None)
-    elif level in FORCED_LEVELS:
-        from .request import thinking_config  # the same mapping the request encoder uses
+    elif level in FORCED_LEVELS:  # the same mapping the request encoder uses
         body["generationConfig"] = {**(config if isinstance(config, dict) else {}),
                                     "thinkingConfig": thinking_config(route.upstream_model, level, None)}
     return body

@@ -2,5 +2,7 @@
 
 from .errors import error_body, parse_error, stream_error
 from .passthrough import STREAM_END_MARKERS, apply_policies
-
-NAME = "openai_chat"
+from .request import encode_request
+from .response import decode_response, encode_response
+from .schema import NAME, decode_request
+from .stream import StreamDecoder, StreamEncoder

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from ...reasoning import FORCED_LEVELS
 
-STREAM_END_MARKERS = (b"[DONE]", b'{"error"')
+# End markers of a complete Chat stream. "[DONE]" counts only at the start of a data line: model text
+# may say it too, but cannot hold an unescaped line break.
+STREAM_END_MARKERS = (b"\ndata: [DONE]", b"\ndata:[DONE]", b'{"error"')
 
 
 def apply_policies(body: dict, route, system_prompt: str) -> dict:

@@ -2,5 +2,6 @@
 
 from .errors import error_body, parse_error, stream_error
 from .passthrough import STREAM_END_MARKERS, apply_policies
-
-NAME = "openai_responses"
+from .request import NAME, encode_request
+from .response import decode_response
+from .stream import StreamDecoder

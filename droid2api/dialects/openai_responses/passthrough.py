@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from ...reasoning import FORCED_LEVELS
 
-STREAM_END_MARKERS = (b"response.completed", b"response.incomplete", b"response.failed", b"event: error")
+# End markers of a complete Responses stream: the event line, or the event's own "type" for servers
+# that send data lines only. Neither can occur in model text, where line breaks and quotes are escaped.
+STREAM_END_MARKERS = (b"\nevent: response.completed", b"\nevent: response.incomplete", b"\nevent: response.failed",
+                      b"\nevent: error", b'"type":"response.completed"', b'"type":"response.incomplete"',
+                      b'"type":"response.failed"', b'"type":"error"')
 
 
 def apply_policies(body: dict, route, system_prompt: str) -> dict:

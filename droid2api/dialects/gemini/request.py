@@ -1,0 +1,294 @@
+"""This module encodes an IR request as a Gemini generateContent body.
+
+The same body serves Factory's ``/api/llm/g/v1/generate`` (which also wants
+``model`` at the top level) and the public ``models/{m}:generateContent`` and
+``:streamGenerateContent`` calls (model and streaming are in the URL).
+
+Tool results: Gemini's ``functionResponse.response`` must be a JSON object.
+A result whose text *is* a JSON object is sent as that object, so structured
+tool output reaches the model as structure (and a Gemini client's own
+``response`` object survives a trip through the IR unchanged); any other text
+is wrapped as ``{"result": text}``, or ``{"error": text}`` for a failed call
+(``error`` is the key the API reference gives for error details).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from ... import ir
+from ...errors import GatewayError
+from ...reasoning import budget_for, effort_for_budget
+from .schema import clean_schema
+
+# Image URIs Gemini reads itself (Cloud Storage and the Files API); any other URL would need fetching.
+_FILE_URI_PREFIXES = ("gs://", "https://generativelanguage.googleapis.com/")
+
+_TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY", "tool": "ANY"}
+
+# Gemini 3 thinks in levels; the droid CLI sends these for its effort names.
+_THINKING_LEVELS = {"minimal": "LOW", "low": "LOW", "medium": "MEDIUM", "high": "HIGH", "xhigh": "HIGH"}
+
+_GENERATION_FIELDS = (  # IR request attribute -> generationConfig key
+    ("max_tokens", "maxOutputTokens"),
+    ("temperature", "temperature"),
+    ("top_p", "topP"),
+    ("top_k", "topK"),
+    ("presence_penalty", "presencePenalty"),
+    ("frequency_penalty", "frequencyPenalty"),
+    ("seed", "seed"),
+)
+
+
+def encode_request(request: ir.Request, losses: list, route) -> dict:
+    if request.n is not None and request.n > 1:
+        raise GatewayError(400, "Gemini models return one choice per request; n must be 1", param="n")
+    body = {}
+    if route.factory:
+        body["model"] = route.upstream_model  # Factory reads the model from the body, not the URL
+    body["contents"] = _Contents(losses).encode(request.messages)
+    system = [{"text": instruction.text} for instruction in request.system if instruction.text]
+    if system:
+        body["systemInstruction"] = {"parts": system}
+    tools = _tools(request.tools, losses)
+    if tools:
+        body["tools"] = tools
+    if request.tool_choice is not None:
+        body["toolConfig"] = {"functionCallingConfig": _function_calling(request.tool_choice)}
+    if request.parallel_tool_calls is False:
+        losses.append(ir.Loss("parallel_tool_calls", "Gemini has no switch for parallel function calls"))
+    config = _generation_config(request, losses, route.upstream_model)
+    if config:
+        body["generationConfig"] = config
+    _note_unsent(request, losses)
+    _extras(request, body, losses)
+    return body
+
+
+def thinking_config(model: str, effort: str | None, budget: int | None) -> dict:
+    """Gemini's ``thinkingConfig`` for a reasoning effort and/or token budget.
+
+    Gemini 3 and later take a ``thinkingLevel``; 2.x take a ``thinkingBudget``
+    in tokens. Thought summaries are always asked for, so clients can show them.
+    Callers leave thinkingConfig out altogether when reasoning is off.
+    """
+    config = {"includeThoughts": True}
+    if _major_version(model) >= 3:
+        if effort is None and budget:
+            effort = effort_for_budget(budget)
+        if effort in _THINKING_LEVELS:
+            config["thinkingLevel"] = _THINKING_LEVELS[effort]
+        return config
+    budget = budget_for(ir.Reasoning(effort=effort, budget_tokens=budget))
+    if budget:
+        config["thinkingBudget"] = budget
+    return config
+
+
+def _major_version(model: str) -> int:
+    match = re.search(r"gemini-(\d+)", model or "")
+    return int(match.group(1)) if match else 0
+
+
+# -- contents -----------------------------------------------------------------
+
+
+class _Contents:
+    """Messages to ``contents``, remembering each tool call's name for the results that answer it."""
+
+    def __init__(self, losses: list):
+        self.losses = losses
+        self.call_names = {}  # tool call id -> function name
+
+    def encode(self, messages: list) -> list:
+        contents = []
+        for index, message in enumerate(messages):
+            where = f"messages[{index}]"
+            if message.name:
+                self.losses.append(ir.Loss(f"{where}.name", "Gemini contents carry no participant names"))
+            parts = self._parts(message.parts, where)
+            if not parts:
+                continue  # Gemini rejects a content without parts
+            role = "model" if message.role == "assistant" else "user"
+            if contents and contents[-1]["role"] == role:
+                contents[-1]["parts"].extend(parts)  # Gemini wants turns to alternate
+            else:
+                contents.append({"role": role, "parts": parts})
+        return contents
+
+    def _parts(self, parts: list, where: str) -> list:
+        out = []
+        signature = None  # a google thought signature waiting for the part it belongs to
+        for index, part in enumerate(parts):
+            at = f"{where}.content[{index}]"
+            if isinstance(part, ir.Thinking):
+                if part.source == "google" and part.signature:
+                    if signature:
+                        out.append({"text": "", "thoughtSignature": signature})
+                    signature = part.signature
+                elif part.source != "google" and (part.text or part.signature or part.redacted or part.encrypted):
+                    self.losses.append(ir.Loss(at, f"reasoning from {part.source or 'another model'} cannot be "
+                                                   "sent to Gemini; dropped"))
+                continue  # Gemini never needs its thought text back, only the signature
+            encoded = self._part(part, at)
+            if encoded is None:
+                continue
+            if signature and isinstance(part, (ir.Text, ir.Refusal, ir.ToolCall)) \
+                    and "thoughtSignature" not in encoded:
+                encoded["thoughtSignature"] = signature
+                signature = None
+            elif signature:
+                out.append({"text": "", "thoughtSignature": signature})
+                signature = None
+            out.append(encoded)
+        if signature:
+            out.append({"text": "", "thoughtSignature": signature})
+        return out
+
+    def _part(self, part, at: str) -> dict | None:
+        if isinstance(part, (ir.Text, ir.Refusal)):
+            return {"text": part.text} if part.text else None
+        if isinstance(part, ir.Image):
+            return _image(part, at, self.losses)
+        if isinstance(part, ir.ToolCall):
+            return self._function_call(part, at)
+        if isinstance(part, ir.ToolResult):
+            return self._function_response(part, at)
+        self.losses.append(ir.Loss(at, f"Gemini has no part for {type(part).__name__}; dropped"))
+        return None
+
+    def _function_call(self, call: ir.ToolCall, at: str) -> dict:
+        try:
+            args = json.loads(call.arguments) if call.arguments.strip() else {}
+        except ValueError:
+            args = None
+        if not isinstance(args, dict):
+            raise GatewayError(400, f"the arguments of tool call {call.id!r} must be a JSON object "
+                                    "for Gemini models", param=at)
+        self.call_names[call.id] = call.name
+        # No `id`: Factory's Gemini proxy rejects it, and Gemini pairs calls and results by order.
+        encoded = {"functionCall": {"name": call.name, "args": args}}
+        if call.signature:
+            encoded["thoughtSignature"] = call.signature
+        return encoded
+
+    def _function_response(self, result: ir.ToolResult, at: str) -> dict:
+        name = result.name or self.call_names.get(result.call_id)
+        if not name:
+            raise GatewayError(400, f"tool result {result.call_id!r} answers no tool call earlier in the "
+                                    "conversation; Gemini needs the function's name", param=at)
+        texts = []
+        for part in result.content:
+            if isinstance(part, ir.Text):
+                texts.append(part.text)
+            else:
+                self.losses.append(ir.Loss(at, f"Gemini function responses hold JSON only; "
+                                               f"a {type(part).__name__} in a tool result was dropped"))
+        text = "".join(texts)
+        value = _json_object(text)
+        if result.is_error:
+            response = {"error": text if value is None else value}
+        else:
+            response = {"result": text} if value is None else value
+        return {"functionResponse": {"name": name, "response": response}}
+
+
+def _json_object(text: str) -> dict | None:
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _image(image: ir.Image, at: str, losses: list) -> dict:
+    if image.detail not in (None, "auto"):
+        losses.append(ir.Loss(f"{at}.detail", "Gemini has no per-image detail setting"))
+    if image.data is not None:
+        if not image.media_type:
+            raise GatewayError(400, "an inline image needs its media type, as in data:image/png;base64,...",
+                               param=at)
+        return {"inlineData": {"mimeType": image.media_type, "data": image.data}}
+    url = image.url or ""
+    if url.startswith("data:"):
+        header, comma, data = url[5:].partition(",")
+        media_type, _, encoding = header.partition(";")
+        if comma and encoding == "base64" and media_type:
+            return {"inlineData": {"mimeType": media_type, "data": data}}
+        raise GatewayError(400, "an image data: URL must look like data:image/png;base64,...", param=at)
+    if url.startswith(_FILE_URI_PREFIXES):
+        file_data = {"fileUri": url}
+        if image.media_type:
+            file_data["mimeType"] = image.media_type
+        return {"fileData": file_data}
+    raise GatewayError(400, f"the image at {url[:100]!r} is a URL, and the gateway does not fetch image URLs; "
+                            "send the image inline as a data: URL (data:image/png;base64,...)", param=at)
+
+
+# -- tools and configuration ---------------------------------------------------
+
+
+def _tools(tools: list, losses: list) -> list:
+    declarations = []
+    for index, tool in enumerate(tools):
+        declaration = {"name": tool.name}
+        if tool.description is not None:
+            declaration["description"] = tool.description
+        parameters = clean_schema(tool.parameters, losses, f"tools[{index}].parameters")
+        if parameters.get("properties") or parameters.get("anyOf"):
+            declaration["parameters"] = parameters  # a function without parameters leaves them out
+        if tool.strict:
+            losses.append(ir.Loss(f"tools[{index}].strict", "Gemini has no strict mode for function arguments"))
+        declarations.append(declaration)
+    return [{"functionDeclarations": declarations}] if declarations else []
+
+
+def _function_calling(choice: ir.ToolChoice) -> dict:
+    config = {"mode": _TOOL_MODES.get(choice.mode, "AUTO")}
+    if choice.mode == "tool" and choice.name:
+        config["allowedFunctionNames"] = [choice.name]
+    return config
+
+
+def _generation_config(request: ir.Request, losses: list, model: str) -> dict:
+    config = {}
+    for attribute, key in _GENERATION_FIELDS:
+        value = getattr(request, attribute)
+        if value is not None:
+            config[key] = value
+    if request.stop:
+        config["stopSequences"] = list(request.stop)
+    response_format = request.response_format
+    if response_format is not None and response_format.type in ("json_object", "json_schema"):
+        config["responseMimeType"] = "application/json"
+        if response_format.type == "json_schema" and response_format.schema:
+            config["responseSchema"] = clean_schema(response_format.schema, losses, "response_format.schema")
+    reasoning = request.reasoning
+    if reasoning is not None and reasoning.effort != "none":
+        config["thinkingConfig"] = thinking_config(model, reasoning.effort, reasoning.budget_tokens)
+    return config
+
+
+def _note_unsent(request: ir.Request, losses: list):
+    if request.user is not None:
+        losses.append(ir.Loss("user", "Gemini has no end-user field"))
+    if request.metadata:
+        losses.append(ir.Loss("metadata", "Gemini has no request metadata"))
+    marked = [*request.system, *request.tools,
+              *(part for message in request.messages for part in message.parts)]
+    if any(getattr(item, "cache_control", None) for item in marked):
+        losses.append(ir.Loss("cache_control", "Gemini caches prompts implicitly; cache breakpoints were dropped"))
+
+
+def _extras(request: ir.Request, body: dict, losses: list):
+    """Re-emit a Gemini client's fields the IR has no slot for; from any other dialect they are lost."""
+    for key, value in request.extras.items():
+        if request.source != "gemini":
+            losses.append(ir.Loss(key, f"a {request.source} field with no Gemini equivalent"))
+        elif isinstance(value, dict) and isinstance(body.get(key), dict):
+            body[key] = {**value, **body[key]}  # e.g. generationConfig keys the IR does not model
+        else:
+            body.setdefault(key, value)

@@ -1,0 +1,256 @@
+"""Chat Completions streams: decoding an upstream's chunks into IR events, encoding IR events as chunks.
+
+The encoder writes one chunk per IR delta the moment it arrives: ``role`` on
+the first chunk only, a tool call's id, type and name on its first chunk and
+then only argument fragments under its ``index``, ``finish_reason`` on the
+last content chunk, then a usage chunk with ``choices: []`` when the client
+asked for it, then ``data: [DONE]``. A failure becomes a final
+``data: {"error": ...}`` chunk, which the openai SDKs raise as APIError —
+never a quiet end.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from ... import ir
+from ...errors import openai_type
+from ...sse import encode_event
+from ...wire import dumps
+from . import reasoning
+from .response import (STOP_REASONS, completion_id, decode_usage, encode_usage, finish_reason, tool_call,
+                       tool_call_signature)
+
+DONE = b"data: [DONE]\n\n"
+
+
+class StreamEncoder:
+    """IR events -> Chat Completions chunks (bytes), for one response."""
+
+    def __init__(self, model: str, include_usage: bool = False):
+        self.model = model
+        self.include_usage = include_usage
+        self._head = None  # id, object, created, model: the same on every chunk
+        self._prefix = None  # the chunk JSON up to the delta, fixed once the stream has started
+        self._parts = {}  # IR index -> the part as it started
+        self._tools = {}  # IR index -> tool_calls index
+        self._details = {}  # IR index -> reasoning_details index, once its first entry is written
+        self._next_detail = 0
+        self._done = False
+
+    def encode(self, event) -> bytes:
+        if self._done:
+            return b""
+        if isinstance(event, ir.Delta):
+            return self._delta(event)
+        if isinstance(event, ir.PartStart):
+            return self._part_start(event)
+        if isinstance(event, ir.Start):
+            return self._start(event)
+        if isinstance(event, ir.Finish):
+            return self._finish(event)
+        if isinstance(event, ir.StreamError):
+            return self._error(event)
+        return b""  # PartStop: Chat has no marker for the end of a part
+
+    def _start(self, event: ir.Start) -> bytes:
+        self._head = {"id": completion_id(event.id), "object": "chat.completion.chunk",
+                      "created": event.created or int(time.time()), "model": self.model}
+        self._prefix = dumps(self._head)[:-1] + ',"choices":[{"index":0,"delta":'
+        return self._chunk({"role": "assistant", "content": None})
+
+    def _chunk(self, delta: dict, finish: str | None = None) -> bytes:
+        finish_json = "null" if finish is None else f'"{finish}"'
+        data = f'{self._prefix}{dumps(delta)},"logprobs":null,"finish_reason":{finish_json}}}]}}'
+        return encode_event(data)
+
+    def _part_start(self, event: ir.PartStart) -> bytes:
+        part = event.part
+        self._parts[event.index] = part
+        if isinstance(part, ir.ToolCall):
+            index = self._tools[event.index] = len(self._tools)
+            call = tool_call(part, index)
+            return self._chunk({"tool_calls": [call]})
+        if isinstance(part, ir.Thinking) and part.redacted is not None:
+            entry = {**self._detail_entry(event.index, part), "data": part.redacted}
+            return self._chunk({"reasoning_details": [entry]})
+        return b""
+
+    def _take_detail(self) -> int:
+        index = self._next_detail
+        self._next_detail += 1
+        return index
+
+    def _delta(self, event: ir.Delta) -> bytes:
+        kind = event.kind
+        if kind == "text":
+            part = self._parts.get(event.index)
+            key = "refusal" if isinstance(part, ir.Refusal) else "content"
+            return self._chunk({key: event.value})
+        if kind == "arguments":
+            index = self._tools[event.index]
+            return self._chunk({"tool_calls": [{"index": index, "function": {"arguments": event.value}}]})
+        part = self._parts.get(event.index)
+        if isinstance(part, ir.ToolCall):  # a Gemini signature that arrived after the call started
+            extra = {"google": {"thought_signature": event.value}}
+            return self._chunk({"tool_calls": [{"index": self._tools[event.index], "extra_content": extra}]})
+        if kind == "encrypted":
+            entry = {**reasoning.encrypted_entry(part, event.value), "index": self._take_detail()}
+            return self._chunk({"reasoning_details": [entry]})
+        entry = self._detail_entry(event.index, part)
+        if kind == "thinking":
+            entry[reasoning.text_key(part)] = event.value
+            return self._chunk({"reasoning_content": event.value, "reasoning_details": [entry]})
+        entry["signature"] = event.value
+        return self._chunk({"reasoning_details": [entry]})
+
+    def _detail_entry(self, index: int, part: ir.Thinking) -> dict:
+        """The reasoning_details fragment for a thinking part; type, format and id only on the first.
+
+        Entries are numbered when first written, as reasoning.details() numbers
+        them, so a streamed and a plain answer carry the same entries.
+        """
+        if index in self._details:
+            return {"index": self._details[index]}
+        self._details[index] = self._take_detail()
+        return {"index": self._details[index], **reasoning.head(part)}
+
+    def _finish(self, event: ir.Finish) -> bytes:
+        if event.stop_reason == "error":
+            return self._error(ir.StreamError(502, "upstream_error", "the upstream ended its answer with an error"))
+        self._done = True
+        out = self._chunk({}, finish_reason(event.stop_reason))
+        if self.include_usage:
+            out += encode_event(dumps({**self._head, "choices": [], "usage": encode_usage(event.usage)}))
+        return out + DONE
+
+    def _error(self, event: ir.StreamError) -> bytes:
+        self._done = True
+        error = {"message": event.message, "type": openai_type(event.status), "param": None,
+                 "code": event.type if event.type not in (None, "error") else None}
+        return encode_event(dumps({"error": error}))
+
+
+class StreamDecoder:
+    """Chat Completions chunks from an upstream -> IR events."""
+
+    def __init__(self):
+        self._started = False
+        self._next = 0
+        self._open = None  # (kind, IR index) of the open text / thinking / refusal part
+        self._tools = {}  # upstream tool_calls index -> IR index
+        self._without_arguments = set()  # IR indices of tool calls that have had no argument text yet
+        self._stop = None
+        self._usage = ir.Usage()
+        self._finished = False
+
+    def feed(self, event, data: str) -> list:
+        if self._finished:
+            return []
+        if data.strip() == "[DONE]":
+            return self._finish()
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            return self._fail(502, "the upstream sent a chunk that is not JSON")
+        if not isinstance(chunk, dict):
+            return self._fail(502, "the upstream sent a chunk that is not a JSON object")
+        if chunk.get("error"):
+            error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+            return self._fail(_status(error), str(error.get("message") or "the upstream stream failed"))
+        out = []
+        if not self._started:
+            self._started = True
+            out.append(ir.Start(chunk.get("id") or completion_id(None), chunk.get("model") or "", chunk.get("created")))
+        if chunk.get("usage"):
+            self._usage = decode_usage(chunk["usage"])
+        for choice in chunk.get("choices") or []:
+            if choice.get("index", 0) == 0:
+                self._choice(choice, out)
+        return out
+
+    def close(self) -> list:
+        if self._finished:
+            return []
+        if self._stop is not None:  # some servers omit [DONE]; a finish_reason is enough
+            return self._finish()
+        return self._fail(502, "the upstream stream ended before its final chunk")
+
+    def _choice(self, choice: dict, out: list):
+        delta = choice.get("delta") or {}
+        thinking = delta.get("reasoning_content") or delta.get("reasoning")
+        if thinking:
+            out.extend(self._text("thinking", thinking, ir.Thinking))
+        if delta.get("content"):
+            out.extend(self._text("text", delta["content"], ir.Text))
+        if delta.get("refusal"):
+            out.extend(self._text("refusal", delta["refusal"], ir.Refusal))
+        for call in delta.get("tool_calls") or []:
+            out.extend(self._tool_call(call))
+        if choice.get("finish_reason"):
+            self._stop = STOP_REASONS.get(choice["finish_reason"], "end_turn")
+            out.extend(self._close_all())
+
+    def _text(self, kind: str, value: str, cls) -> list:
+        out = []
+        if self._open is None or self._open[0] != kind:
+            out.extend(self._close_open())
+            self._open = (kind, self._next)
+            out.append(ir.PartStart(self._next, cls(text="")))
+            self._next += 1
+        out.append(ir.Delta(self._open[1], "thinking" if kind == "thinking" else "text", value))
+        return out
+
+    def _tool_call(self, call: dict) -> list:
+        out = []
+        key = call.get("index", len(self._tools))
+        function = call.get("function") or {}
+        if key not in self._tools:
+            out.extend(self._close_open())
+            self._tools[key] = self._next
+            self._without_arguments.add(self._next)
+            out.append(ir.PartStart(self._next, ir.ToolCall(call.get("id") or "", function.get("name") or "",
+                                                            signature=tool_call_signature(call))))
+            self._next += 1
+        if function.get("arguments"):
+            self._without_arguments.discard(self._tools[key])
+            out.append(ir.Delta(self._tools[key], "arguments", function["arguments"]))
+        return out
+
+    def _close_open(self) -> list:
+        if self._open is None:
+            return []
+        index = self._open[1]
+        self._open = None
+        return [ir.PartStop(index)]
+
+    def _close_all(self) -> list:
+        out = self._close_open()
+        for index in self._tools.values():
+            if index in self._without_arguments:
+                out.append(ir.Delta(index, "arguments", "{}"))  # a call without arguments takes none
+            out.append(ir.PartStop(index))
+        self._tools = {}
+        self._without_arguments = set()
+        return out
+
+    def _finish(self) -> list:
+        out = [] if self._started else [ir.Start(completion_id(None), "")]
+        out.extend(self._close_all())
+        self._finished = True
+        out.append(ir.Finish(self._stop or "end_turn", self._usage))
+        return out
+
+    def _fail(self, status: int, message: str) -> list:
+        self._finished = True
+        return [ir.StreamError(status, "upstream_error", message)]
+
+
+def _status(error: dict) -> int:
+    code = str(error.get("code") or error.get("type") or "")
+    if "rate_limit" in code:
+        return 429
+    if "invalid" in code:
+        return 400
+    return 502

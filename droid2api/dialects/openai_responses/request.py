@@ -1,0 +1,269 @@
+"""This module encodes an ir.Request as an OpenAI Responses body (POST /responses) for an upstream.
+
+The gateway keeps no state upstream (``store: false``), so every turn carries
+the whole conversation; reasoning items go back with their
+``encrypted_content``, which is why it is requested whenever reasoning is on.
+"""
+
+from __future__ import annotations
+
+from ... import ir
+from ...errors import GatewayError
+from ...reasoning import effort_for
+from .response import SOURCE
+
+NAME = "openai_responses"  # this dialect, as ir.Request.source names it
+
+_UNSUPPORTED = {
+    "top_k": "the Responses API has no top_k",
+    "seed": "the Responses API has no seed",
+    "presence_penalty": "the Responses API has no presence_penalty",
+    "frequency_penalty": "the Responses API has no frequency_penalty",
+}
+
+
+def encode_request(request: ir.Request, losses: list, route) -> dict:
+    if request.n is not None and request.n > 1:
+        raise GatewayError(400, "this model's upstream (OpenAI Responses) returns one answer per request; "
+                                "n must be 1", param="n")
+    body = {"model": request.model}
+    system = [part.text for part in request.system if part.role != "developer"]
+    if system:
+        body["instructions"] = join_texts(system)
+    _note_cache_control(request.system, losses, "system")
+    developer = [_message("developer", [_input_text(part.text)]) for part in request.system if part.role == "developer"]
+    body["input"] = developer + _conversation(request.messages, losses)
+    if request.tools:
+        body["tools"] = [_tool(tool, request.source, losses, f"tools[{i}]") for i, tool in enumerate(request.tools)]
+    if request.tool_choice is not None:
+        body["tool_choice"] = _tool_choice(request.tool_choice)
+    _put(body, "parallel_tool_calls", request.parallel_tool_calls)
+    _put(body, "max_output_tokens", request.max_tokens)
+    _put(body, "temperature", request.temperature)
+    _put(body, "top_p", request.top_p)
+    _put(body, "metadata", request.metadata)
+    _put(body, "user", request.user)
+    if request.response_format is not None:
+        body["text"] = {"format": _text_format(request.response_format, losses)}
+    reasoning = _reasoning(request.reasoning)
+    if reasoning is not None:
+        body["reasoning"] = reasoning
+        body["include"] = ["reasoning.encrypted_content"]
+    for name, reason in _UNSUPPORTED.items():
+        if getattr(request, name) is not None:
+            losses.append(ir.Loss(name, reason))
+    if request.stop:
+        losses.append(ir.Loss("stop", "the Responses API has no stop sequences"))
+    if route.fast:
+        body["service_tier"] = "priority"  # what passthrough does for a model configured as fast
+    if request.stream:
+        body["stream"] = True
+    body["store"] = False
+    for key, value in request.extras.items():
+        if request.source == NAME:
+            body.setdefault(key, value)  # what the encoder set (store: false, ...) wins
+        else:
+            losses.append(ir.Loss(key, f"a {request.source} field with no Responses equivalent"))
+    return body
+
+
+def join_texts(texts: list) -> str:
+    """Texts as one string, a blank line between two unless the first already ends a line."""
+    joined = ""
+    for text in texts:
+        if joined and not joined.endswith("\n"):
+            joined += "\n\n"
+        joined += text
+    return joined
+
+
+def _put(body: dict, key: str, value):
+    if value is not None:
+        body[key] = value
+
+
+def _note_cache_control(parts, losses: list, where: str):
+    for i, part in enumerate(parts):
+        if getattr(part, "cache_control", None):
+            losses.append(ir.Loss(f"{where}[{i}].cache_control", "Responses caches prompts automatically"))
+
+
+# -- conversation -------------------------------------------------------------
+
+
+def _conversation(messages: list, losses: list) -> list:
+    items = []
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        if message.name:
+            losses.append(ir.Loss(f"{where}.name", "Responses messages carry no name"))
+        _note_cache_control(message.parts, losses, f"{where}.parts")
+        if message.role == "assistant":
+            items += _assistant_items(message.parts, losses, where)
+        else:
+            items += _user_items(message.parts, losses, where)
+    return items
+
+
+def _user_items(parts: list, losses: list, where: str) -> list:
+    """Text and images become one user message per run; each tool result is its own item."""
+    items, content = [], []
+    for i, part in enumerate(parts):
+        if isinstance(part, ir.ToolResult):
+            _flush(items, "user", content)
+            items.append(_tool_output(part, losses, f"{where}.parts[{i}]"))
+        else:
+            converted = _input_content(part, losses, f"{where}.parts[{i}]")
+            if converted is not None:
+                content.append(converted)
+    _flush(items, "user", content)
+    return items
+
+
+def _assistant_items(parts: list, losses: list, where: str) -> list:
+    """Output items in order: message (text, refusals), function_call, reasoning."""
+    items, content = [], []
+    for i, part in enumerate(parts):
+        at = f"{where}.parts[{i}]"
+        if isinstance(part, ir.Text):
+            content.append({"type": "output_text", "text": part.text})
+        elif isinstance(part, ir.Refusal):
+            content.append({"type": "refusal", "refusal": part.text})
+        elif isinstance(part, ir.ToolCall):
+            _flush(items, "assistant", content)
+            if part.signature:
+                losses.append(ir.Loss(f"{at}.signature", "a Gemini thought signature goes back to Gemini only"))
+            items.append({"type": "function_call", "call_id": part.id, "name": part.name,
+                          "arguments": part.arguments or "{}"})
+        elif isinstance(part, ir.Thinking):
+            _flush(items, "assistant", content)
+            _add_reasoning(items, part, losses, at)
+        else:
+            losses.append(ir.Loss(at, f"an assistant message cannot hold {type(part).__name__}"))
+    _flush(items, "assistant", content)
+    return [item for item in items if _keep_reasoning(item, losses, where)]
+
+
+def _add_reasoning(items: list, part: ir.Thinking, losses: list, where: str):
+    """Thinking parts with the same item id, one after another, are one reasoning item again."""
+    if part.source != SOURCE:
+        if part.text or part.signature or part.redacted or part.encrypted:
+            losses.append(ir.Loss(where, f"thinking from {part.source or 'another dialect'} cannot be sent "
+                                         "to the Responses API"))
+        return
+    previous = items[-1] if items else None
+    if previous and previous["type"] == "reasoning" and part.id is not None and previous.get("id") == part.id:
+        item = previous
+    else:
+        item = {"type": "reasoning", "summary": []}
+        if part.id is not None:
+            item["id"] = part.id
+        items.append(item)
+    if part.text:
+        item["summary"].append({"type": "summary_text", "text": part.text})
+    if part.encrypted:
+        item["encrypted_content"] = part.encrypted
+
+
+def _keep_reasoning(item: dict, losses: list, where: str) -> bool:
+    # With store=false the upstream cannot look a reasoning item up by id: one
+    # without its encrypted_content would be rejected ("Item ... not found").
+    if item["type"] != "reasoning" or "encrypted_content" in item:
+        return True
+    losses.append(ir.Loss(where, f"reasoning item {item.get('id')} has no encrypted_content to send back"))
+    return False
+
+
+def _flush(items: list, role: str, content: list):
+    if content:
+        items.append(_message(role, list(content)))
+        content.clear()
+
+
+def _message(role: str, content: list) -> dict:
+    return {"type": "message", "role": role, "content": content}
+
+
+def _input_text(text: str) -> dict:
+    return {"type": "input_text", "text": text}
+
+
+def _input_content(part, losses: list, where: str) -> dict | None:
+    """A user message's or tool output's content part; None (and a Loss) for what it cannot hold."""
+    if isinstance(part, ir.Text):
+        return _input_text(part.text)
+    if not isinstance(part, ir.Image):
+        losses.append(ir.Loss(where, f"Responses input content cannot hold {type(part).__name__}"))
+        return None
+    if part.url:
+        image = {"type": "input_image", "image_url": part.url}
+    elif part.data and part.media_type:
+        image = {"type": "input_image", "image_url": f"data:{part.media_type};base64,{part.data}"}
+    else:
+        losses.append(ir.Loss(where, "an image needs a URL, or base64 data with its media type"))
+        return None
+    if part.detail:
+        image["detail"] = part.detail
+    return image
+
+
+def _tool_output(part: ir.ToolResult, losses: list, where: str) -> dict:
+    if part.is_error:
+        losses.append(ir.Loss(f"{where}.is_error", "function_call_output has no error flag"))
+    if all(isinstance(content, ir.Text) for content in part.content):
+        output = join_texts([content.text for content in part.content])
+    else:
+        converted = [_input_content(content, losses, f"{where}.content[{i}]") for i, content in enumerate(part.content)]
+        output = [content for content in converted if content is not None]
+    return {"type": "function_call_output", "call_id": part.call_id, "output": output}
+
+
+# -- options ------------------------------------------------------------------
+
+
+def _tool(tool: ir.Tool, source: str | None, losses: list, where: str) -> dict:
+    encoded = {"type": "function", "name": tool.name}
+    if tool.description is not None:
+        encoded["description"] = tool.description
+    encoded["parameters"] = tool.parameters or {"type": "object", "properties": {}}
+    # Responses treats a missing strict as true; Chat and Messages treat it as
+    # false. Only a Responses client's own "unset" may keep the Responses default.
+    if tool.strict is not None:
+        encoded["strict"] = tool.strict
+    elif source != NAME:
+        encoded["strict"] = False
+    if tool.cache_control:
+        losses.append(ir.Loss(f"{where}.cache_control", "Responses caches prompts automatically"))
+    return encoded
+
+
+def _tool_choice(choice: ir.ToolChoice):
+    if choice.mode == "tool":
+        return {"type": "function", "name": choice.name}
+    return choice.mode
+
+
+def _text_format(response_format: ir.ResponseFormat, losses: list) -> dict:
+    if response_format.type == "json_object":
+        return {"type": "json_object"}
+    if response_format.type != "json_schema":
+        return {"type": "text"}
+    name = response_format.name
+    if not name:
+        name = "response"
+        losses.append(ir.Loss("response_format.name", "Responses requires a schema name; sent 'response'"))
+    encoded = {"type": "json_schema", "name": name, "schema": response_format.schema or {}}
+    if response_format.strict is not None:
+        encoded["strict"] = response_format.strict
+    if response_format.description is not None:
+        encoded["description"] = response_format.description
+    return encoded
+
+
+def _reasoning(reasoning: ir.Reasoning | None) -> dict | None:
+    if reasoning is None or reasoning.effort == "none":
+        return None
+    effort = effort_for(reasoning)  # None: reasoning on at the model's default effort
+    encoded = {"effort": effort} if effort else {}
+    encoded["summary"] = reasoning.summary or "auto"
+    return encoded

@@ -1,0 +1,99 @@
+"""marshmallow helpers shared by the config schema and the dialect request schemas.
+
+marshmallow reports errors as nested dicts keyed by field name and list
+index; clients and operators want one readable path (``messages[3].content``)
+and one sentence. Dialect bodies are also full of unions — a field that is a
+string or a list, a list of parts told apart by their ``type`` — which
+marshmallow has no field for; ``OneOf``-style fields live here.
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields
+
+from .errors import GatewayError
+
+
+def error_paths(messages, path: str = ""):
+    """marshmallow's nested error dict as (``models[3].reasoning``, ``must be ...``) pairs."""
+    if isinstance(messages, list):
+        for message in messages:
+            if isinstance(message, (dict, list)):
+                yield from error_paths(message, path)
+            else:
+                yield path or "(top level)", sentence(message)
+        return
+    for key, value in messages.items():
+        if key in ("_schema", "value"):
+            # "value" is where marshmallow files an error about a Dict's value (no schema here has a
+            # field of that name): model_redirects.a, not model_redirects.a.value.
+            sub = path
+        elif isinstance(key, int):
+            sub = f"{path}[{key}]"
+        else:
+            sub = f"{path}.{key}" if path else str(key)
+        yield from error_paths(value, sub)
+
+
+def sentence(message) -> str:
+    """marshmallow's "Not a valid integer." as "not a valid integer"."""
+    message = str(message).rstrip(".")
+    if message == "Missing data for required field":
+        return "is required"
+    return message[:1].lower() + message[1:]
+
+
+def load_or_400(schema: Schema, data: dict):
+    """``schema.load(data)``, with a validation failure turned into a 400 naming the first bad field."""
+    try:
+        return schema.load(data)
+    except ValidationError as e:
+        problems = list(error_paths(e.messages))
+        path, message = problems[0]
+        more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
+        raise GatewayError(400, f"invalid {path}: {message}{more}", param=path) from None
+
+
+class Tagged(fields.Field):
+    """A dict whose ``type`` key picks the schema that loads it (a tagged union)."""
+
+    def __init__(self, schemas: dict, tag: str = "type", **kwargs):
+        super().__init__(**kwargs)
+        self.schemas = schemas
+        self.tag = tag
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, dict):
+            raise ValidationError("must be an object")
+        kind = value.get(self.tag)
+        schema = self.schemas.get(kind)
+        if schema is None:
+            choices = ", ".join(repr(k) for k in self.schemas)
+            raise ValidationError(f"{self.tag} {kind!r} is not supported here (expected one of {choices})")
+        return schema.load(value)
+
+
+class StringOrList(fields.Field):
+    """A string or a list of strings, always loaded as a list (``stop``)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+        raise ValidationError("must be a string or a list of strings")
+
+
+class StringOrParts(fields.Field):
+    """Message content: a plain string, or a list of parts loaded by ``parts`` (a field)."""
+
+    def __init__(self, parts: fields.Field, **kwargs):
+        super().__init__(**kwargs)
+        self.parts = fields.List(parts)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list):
+            return self.parts.deserialize(value, attr, data, **kwargs)
+        raise ValidationError("must be a string or a list of content parts")
