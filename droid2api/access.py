@@ -67,14 +67,12 @@ class Incoming:
     @classmethod
     def from_request(cls, request, guard: AccessGuard) -> "Incoming":
         headers = {name.lower(): value for name, value in request.headers.items()}
-        client_key = None
-        endpoint_auth = headers.get("x-endpoint-authorization", "")  # the Node droid2api's client-auth header
+        endpoint_auth = headers.get("x-endpoint-authorization", "").strip()  # the Node droid2api's client-auth header
         if endpoint_auth:
-            client_key = endpoint_auth.partition(" ")[2].strip() or endpoint_auth.strip()
+            candidates = [endpoint_auth.partition(" ")[2].strip() or endpoint_auth]
         else:
-            for key in presented_keys(headers, request.args):
-                if not guard.is_access_key(key):
-                    client_key = key
-                    break
+            candidates = presented_keys(headers, request.args)
+        # An access key belongs to the gateway, wherever the client put it: it never goes upstream.
+        client_key = next((key for key in candidates if not guard.is_access_key(key)), None)
         query = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "key"])
         return cls(headers, client_key, query)

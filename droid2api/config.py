@@ -8,6 +8,7 @@ startup with one line naming the file, the field path and what is wrong.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ from importlib import resources
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from .reasoning import LEVELS as REASONING_LEVELS
+from .validation import error_paths
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,12 @@ class ProxySchema(_Strict):
     name = fields.String()
     url = _str(validate.URL(schemes={"http", "https", "socks5", "socks5h"}, require_tld=False,
                             error="must be a proxy URL"), required=True)
+
+    @validates_schema
+    def _socks_support(self, data, **kwargs):
+        # Without PySocks, requests fails every call through a SOCKS proxy; say so now, not per request.
+        if data.get("url", "").startswith("socks") and importlib.util.find_spec("socks") is None:
+            raise ValidationError("a SOCKS proxy needs PySocks: pip install 'requests[socks]'", "url")
 
 
 class UpstreamSchema(_Strict):
@@ -217,6 +225,8 @@ def load_settings(environ=os.environ) -> Settings:
                 text = f.read()
         except OSError as e:
             raise ConfigError(f"{label}: cannot read: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{label}: is not UTF-8 text") from None
     return parse_settings(text, label, environ)
 
 
@@ -230,7 +240,7 @@ def parse_settings(text: str, label: str, environ=os.environ) -> Settings:
     try:
         data = ConfigSchema().load(raw)
     except ValidationError as e:
-        problems = "; ".join(f"{path}: {message}" for path, message in _flatten(e.messages))
+        problems = "; ".join(f"{path}: {message}" for path, message in error_paths(e.messages))
         raise ConfigError(f"{label}: {problems}") from None
     for key in _unknown_keys(ConfigSchema(), raw):
         log.warning("%s: unknown key %s (ignored)", label, key)
@@ -254,17 +264,11 @@ def _settings(data: dict, label: str, environ) -> Settings:
             log.warning("%s: model %r has type %r but no endpoint of that name", label, model.id, model.type)
     access_keys = list(data["access_keys"])
     access_keys += [k.strip() for k in environ.get("DROID2API_ACCESS_KEYS", "").split(",") if k.strip()]
-    port = data["port"]
-    if environ.get("PORT"):
-        try:
-            port = int(environ["PORT"])
-        except ValueError:
-            raise ConfigError(f"PORT: must be a port number, not {environ['PORT']!r}") from None
     return Settings(
         path=label,
-        port=port,
+        port=_env_int(environ, "PORT", data["port"], 65535, "a port number (1-65535)"),
         host=environ.get("DROID2API_HOST") or data.get("host"),
-        workers=int(environ.get("WEB_CONCURRENCY") or data["workers"]),
+        workers=_env_int(environ, "WEB_CONCURRENCY", data["workers"], None, "a positive integer"),
         model_redirects=data["model_redirects"],
         endpoints=endpoints,
         proxies=[p["url"] for p in data["proxies"]],
@@ -280,28 +284,18 @@ def _settings(data: dict, label: str, environ) -> Settings:
     )
 
 
-def _flatten(messages, path=""):
-    """marshmallow's nested error dict as (``models[3].reasoning``, ``must be ...``) pairs."""
-    if isinstance(messages, list):
-        for message in messages:
-            if isinstance(message, (dict, list)):
-                yield from _flatten(message, path)
-            else:
-                yield path or "(top level)", _sentence(message)
-        return
-    for key, value in messages.items():
-        if key == "_schema":
-            sub = path
-        elif isinstance(key, int):
-            sub = f"{path}[{key}]"
-        else:
-            sub = f"{path}.{key}" if path else str(key)
-        yield from _flatten(value, sub)
-
-
-def _sentence(message: str) -> str:
-    message = str(message).rstrip(".")
-    return message[:1].lower() + message[1:]
+def _env_int(environ, name: str, default: int, maximum: int | None, what: str) -> int:
+    """An integer setting from the environment, overriding ``default``, checked like the file's."""
+    text = environ.get(name)
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1 or (maximum is not None and value > maximum):
+        raise ConfigError(f"{name}: must be {what}, not {text!r}")
+    return value
 
 
 def _unknown_keys(schema: Schema, data, path=""):

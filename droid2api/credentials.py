@@ -198,7 +198,12 @@ class RefreshingToken:
         self._obtained_at = self._clock()
         self._retry_at = 0.0
         self._last_error = None
-        self._write()
+        try:
+            self._write()
+        except OSError as e:
+            # The new tokens work in this process, but the file still holds the spent refresh token.
+            log.error("credentials: cannot save the rotated refresh token to %s: %s; other workers and the "
+                      "next start will need a fresh refresh token", self.path, e)
         log.info("credentials: refreshed Factory token from %s, now %s", self.source, fingerprint(self._access))
 
     def _fail(self, reason: str):
@@ -254,7 +259,8 @@ def factory_credential(environ, auth_file: str, post_form):
     if environ.get("DROID_REFRESH_KEY", "").strip():
         return RefreshingToken(auth_file, post_form, seed=environ["DROID_REFRESH_KEY"].strip(),
                                source="DROID_REFRESH_KEY")
-    home_file = os.path.join(os.path.expanduser("~"), ".factory", "auth.json")
+    home = environ.get("HOME") or os.path.expanduser("~")
+    home_file = os.path.join(home, ".factory", "auth.json")
     if os.path.exists(home_file):
         return RefreshingToken(home_file, post_form, source="~/.factory/auth.json")
     return None

@@ -85,6 +85,8 @@ def factory_headers(route: Route, token: str, client_headers, user_agent: str, s
         headers["x-api-key"] = "placeholder"
         for name, default in STAINLESS_DEFAULTS.items():
             headers[name] = client_headers.get(name) or default
+        if stream:
+            headers["x-stainless-helper-method"] = "stream"  # what the SDK's .stream() helper sends
         beta = anthropic_beta(client_headers.get("anthropic-beta"), route.model.reasoning,
                               factory=True, fast=route.model.fast)
         if beta:

@@ -16,7 +16,7 @@ SECRET_HEADERS = {"authorization", "x-api-key", "x-goog-api-key", "x-endpoint-au
                   "proxy-authorization", "cookie", "set-cookie"}
 # JSON string values under these keys are secrets wherever they appear in a body.
 _SECRET_FIELDS = re.compile(r'("(?:access_token|refresh_token|api_key|apiKey|id_token|client_secret|password)"'
-                            r'\s*:\s*")([^"]*)(")')
+                            r'\s*:\s*")((?:[^"\\]|\\.)*)(")')  # escaped quotes stay inside the value
 _KEY_PARAM = re.compile(r"([?&]key=)[^&\s]*")
 DEV_BODY_LIMIT = 64 * 1024
 

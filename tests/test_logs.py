@@ -1,0 +1,114 @@
+"""Logs: one access line per request (method, path, model, upstream, status, duration, bytes), and
+dev mode's headers and bodies with every credential redacted."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+import responses
+
+from droid2api.credentials import fingerprint
+from droid2api.logs import redact_headers, redact_text
+
+from .helpers import FACTORY_ENDPOINTS, app_for, base_config
+
+ACCESS_LINE = re.compile(r"^(?P<method>[A-Z]+) (?P<path>\S+) model=(?P<model>\S+) upstream=(?P<upstream>\S+) "
+                         r"status=(?P<status>\d+|-) (?P<ms>\d+\.\d)ms (?P<bytes>\d+)B$")
+MESSAGE = {"model": "claude-test", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def access_lines(caplog) -> list:
+    lines = []
+    for record in caplog.records:
+        if record.name == "droid2api.access":
+            match = ACCESS_LINE.match(record.getMessage())
+            assert match, record.getMessage()
+            lines.append(match.groupdict())
+    return lines
+
+
+def request(http, method: str, path: str, **kwargs):
+    """Send a request and finish it as a WSGI server does (close the body), returning (status, bytes)."""
+    with http.open(path, method=method, **kwargs) as answer:
+        return answer.status_code, answer.get_data()
+
+
+@pytest.fixture
+def access_log(caplog):
+    caplog.set_level(logging.INFO, logger="droid2api.access")
+    return caplog
+
+
+@responses.activate
+def test_one_line_per_request_with_model_upstream_status_and_bytes(access_log):
+    responses.post(FACTORY_ENDPOINTS["anthropic"], json={"type": "message", "content": []})
+    http = app_for(base_config(model_redirects={"claude-old": "claude-test"})).test_client()
+    status, body = request(http, "POST", "/v1/messages", json={**MESSAGE, "model": "claude-old"})
+    health_status, health = request(http, "GET", "/health")
+    lines = access_lines(access_log)
+    assert len(lines) == 2
+    assert {k: lines[0][k] for k in ("method", "path", "model", "upstream", "status", "bytes")} == {
+        "method": "POST", "path": "/v1/messages", "model": "claude-test", "upstream": "factory-anthropic",
+        "status": str(status), "bytes": str(len(body))}
+    assert (lines[1]["path"], lines[1]["model"], lines[1]["status"], lines[1]["bytes"]) == (
+        "/health", "-", str(health_status), str(len(health)))
+
+
+@responses.activate
+def test_streamed_answers_are_logged_once_with_all_their_bytes(access_log):
+    stream = (b"event: message_start\ndata: {}\n\n" * 50) + b"event: message_stop\ndata: {}\n\n"
+    responses.post(FACTORY_ENDPOINTS["anthropic"], body=stream, content_type="text/event-stream")
+    http = app_for().test_client()
+    status, body = request(http, "POST", "/v1/messages", json={**MESSAGE, "stream": True})
+    assert (status, body) == (200, stream)
+    [line] = access_lines(access_log)
+    assert (line["status"], line["bytes"]) == ("200", str(len(stream)))
+
+
+def test_errors_are_logged_with_their_status_and_no_query_string(access_log):
+    http = app_for(base_config(access_keys=["secret-key"])).test_client()
+    request(http, "POST", "/v1/chat/completions?key=wrong-key", json={"model": "x"})
+    request(http, "POST", "/v1/chat/completions?key=secret-key", json={"model": "nope"})
+    lines = access_lines(access_log)
+    assert [(line["path"], line["model"], line["status"]) for line in lines] == [
+        ("/v1/chat/completions", "-", "401"), ("/v1/chat/completions", "-", "404")]
+    assert "secret-key" not in access_log.text and "wrong-key" not in access_log.text
+
+
+@responses.activate
+def test_dev_mode_logs_headers_and_bodies_with_credentials_redacted(caplog):
+    caplog.set_level(logging.DEBUG)
+    responses.post(FACTORY_ENDPOINTS["anthropic"], json={"type": "message", "id": "msg_dev"})
+    http = app_for(base_config(dev_mode=True), {"FACTORY_API_KEY": "fk-dev-secret"}).test_client()
+    request(http, "POST", "/v1/messages", json={**MESSAGE, "metadata": {"user_id": "u-7"}},
+            headers={"x-api-key": "client-secret"})
+    dev = "\n".join(r.getMessage() for r in caplog.records if r.name == "droid2api.dev")
+    assert "POST https://api.factory.ai/api/llm/a/v1/messages" in dev
+    assert f"authorization: Bearer <{fingerprint('fk-dev-secret')}>" in dev
+    assert '"user_id":"u-7"' in dev  # the body the upstream received
+    assert '"id": "msg_dev"' in dev  # the body it answered
+    assert "fk-dev-secret" not in caplog.text and "client-secret" not in caplog.text
+
+
+@responses.activate
+def test_without_dev_mode_no_headers_or_bodies_are_logged(caplog):
+    caplog.set_level(logging.DEBUG)
+    responses.post(FACTORY_ENDPOINTS["anthropic"], json={"type": "message"})
+    request(app_for().test_client(), "POST", "/v1/messages", json=MESSAGE)
+    assert [r for r in caplog.records if r.name == "droid2api.dev"] == []
+
+
+def test_redaction_of_headers_and_bodies():
+    headers = redact_headers({"Authorization": "Bearer abc123", "x-api-key": "k1", "X-Goog-Api-Key": "g1",
+                              "Proxy-Authorization": "Basic dTpw", "cookie": "sid=9", "content-type": "a/b"})
+    assert headers == {"Authorization": f"Bearer <{fingerprint('abc123')}>", "x-api-key": f"<{fingerprint('k1')}>",
+                       "X-Goog-Api-Key": f"<{fingerprint('g1')}>",
+                       "Proxy-Authorization": f"Basic <{fingerprint('dTpw')}>",
+                       "cookie": f"<{fingerprint('sid=9')}>", "content-type": "a/b"}
+    text = redact_text('POST https://g.example/v1?alt=sse&key=AIza1 {"access_token": "at1", "refresh_token":"rt1",'
+                       '"nested": {"api_key": "sk1"}, "password": "pa\\"ss9", "text": "access_token"}')
+    for secret in ("AIza1", "at1", "rt1", "sk1", "ss9"):
+        assert secret not in text
+    assert '"text": "access_token"' in text
