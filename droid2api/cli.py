@@ -38,7 +38,8 @@ def _serve():
     class Server(BaseApplication):
         def load_config(self):
             for key, value in gunicorn_settings().items():
-                self.cfg.set(key, value)
+                if key in self.cfg.settings:  # as gunicorn.conf.py does: older gunicorns lack newer settings
+                    self.cfg.set(key, value)
 
         def load(self):
             from .app import create_app

@@ -21,6 +21,9 @@ from .upstream import UpstreamBroken
 
 log = logging.getLogger(__name__)
 
+# Relayed bytes kept per stream: room for any end marker and, usually, the last event (the
+# Responses error event is numbered after it).
+STREAM_TAIL = 8192
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 # Upstream response headers a client may act on (rate limits, request ids); all others stay behind.
 _RELAYED_PREFIXES = ("anthropic-ratelimit-", "x-ratelimit-", "openai-", "x-request-id", "request-id",
@@ -47,14 +50,14 @@ def passthrough_stream(upstream, dialect, dev: bool):
     """
     markers = dialect.STREAM_END_MARKERS
     finished = False
-    last = b""
+    tail = bytearray()  # the last relayed bytes: a marker may span several reads
     seen = bytearray() if dev else None
     try:
         for chunk in upstream.iter_bytes():
+            tail += chunk
             if not finished:
-                window = last[-64:] + chunk  # a marker may straddle two reads
-                finished = any(marker in window for marker in markers)
-            last = chunk
+                finished = _has_marker(tail, len(chunk), markers)
+            del tail[:-STREAM_TAIL]
             if seen is not None and len(seen) < DEV_BODY_LIMIT:
                 seen += chunk
             yield chunk
@@ -62,11 +65,16 @@ def passthrough_stream(upstream, dialect, dev: bool):
             raise UpstreamBroken(502, f"upstream {upstream.name} ended its stream before the final event")
     except UpstreamBroken as e:
         log.warning("stream from %s failed: %s", upstream.name, e.message)
-        yield dialect.stream_error(e, last)
+        yield dialect.stream_error(e, bytes(tail))
     finally:
         upstream.close()
         if seen is not None:
             dev_dump(f"<- {upstream.name} stream (relayed)", None, bytes(seen))
+
+
+def _has_marker(tail: bytearray, new: int, markers) -> bool:
+    """Whether a marker ends in the ``new`` bytes just added to ``tail`` (searching only where it can)."""
+    return any(tail.find(marker, max(0, len(tail) - new - len(marker) + 1)) >= 0 for marker in markers)
 
 
 def decode_stream(upstream, decoder):

@@ -34,4 +34,7 @@ def gunicorn_settings(environ=os.environ) -> dict:
         "accesslog": None,  # droid2api writes its own one-line-per-request log
         "errorlog": "-",
         "loglevel": "info",
+        # gunicorn >= 25.1 opens a management socket at one fixed path in $HOME by default; droid2api
+        # does not use it, and a second instance on the host would unlink the first one's.
+        "control_socket_disable": True,
     }
