@@ -1,0 +1,68 @@
+"""Stream conversion speed: each upstream stream decoder feeding the Chat Completions encoder.
+
+Replays every recorded upstream stream in tests/recorded through the same
+pipeline the gateway runs (SSE parsing -> dialect StreamDecoder -> IR ->
+Chat StreamEncoder) and prints events per second and CPU microseconds per
+upstream event. Prints figures; asserts nothing. Run: ``make bench``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from droid2api.dialects import BY_TYPE, openai_chat  # noqa: E402
+from droid2api.sse import SSEDecoder  # noqa: E402
+
+RECORDED = Path(__file__).resolve().parents[1] / "tests" / "recorded"
+PROVIDERS = {"anthropic": "anthropic", "openai_responses": "openai", "google": "google", "openai": "common"}
+MIN_SECONDS = 0.5
+
+
+def chunks_of(raw: bytes, size: int = 512) -> list:
+    """The body in network-sized pieces, so SSE line splitting is part of what is measured."""
+    return [raw[i:i + size] for i in range(0, len(raw), size)]
+
+
+def convert(chunks, dialect) -> int:
+    """Run one stream through decode + encode; return the number of upstream SSE events."""
+    sse, decoder, encoder = SSEDecoder(), dialect.StreamDecoder(), openai_chat.StreamEncoder("m", True)
+    count = 0
+    for chunk in chunks:
+        for name, data in sse.feed(chunk):
+            count += 1
+            for event in decoder.feed(name, data):
+                encoder.encode(event)
+    for event in decoder.close():
+        encoder.encode(event)
+    return count
+
+
+def measure(path: Path) -> tuple:
+    provider = path.name.split("__", 1)[0]
+    dialect = BY_TYPE[PROVIDERS[provider]]
+    chunks = chunks_of(path.read_bytes())
+    events = convert(chunks, dialect)
+    runs, started = 0, time.process_time()
+    while time.process_time() - started < MIN_SECONDS:
+        convert(chunks, dialect)
+        runs += 1
+    cpu = time.process_time() - started
+    return provider, events, runs * events / cpu, cpu / (runs * events) * 1e6
+
+
+def main():
+    print(f"{'recording':<72} {'events':>6} {'events/s':>10} {'µs/event':>9}")
+    worst = 0.0
+    for path in sorted(RECORDED.glob("*.response.sse")):
+        provider, events, rate, micros = measure(path)
+        worst = max(worst, micros)
+        print(f"{path.name:<72} {events:>6} {rate:>10,.0f} {micros:>9.1f}")
+    print(f"\nslowest: {worst:.1f} µs of CPU per upstream event (target: well under 100 µs)")
+
+
+if __name__ == "__main__":
+    main()
