@@ -23,7 +23,7 @@ from .policy import Policy, Route
 from .relay import (converted_stream, decode_stream, passthrough_stream, relayed_headers,
                     stream_response)
 from .upstream import UpstreamClient, UpstreamResponse
-from .wire import dump_bytes, dumps, parse_object
+from .wire import dump_bytes, dumps, loads_or_none, parse_object
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +77,10 @@ class Gateway:
         finally:
             upstream.close()
         dev_dump(f"<- {route.upstream} body", None, raw)
-        if upstream.status >= 400 and not _is_json_object(raw):
-            # Not the upstream dialect's own error shape (an HTML page from a proxy, say): wrap it.
-            error = dialect.parse_error(upstream.status, raw, upstream.headers, route.upstream)
-            raise error
+        if upstream.status >= 400 and not dialect.is_error_body(loads_or_none(raw)):
+            # Not the dialect's own error shape (an HTML page from a proxy, Factory's {"detail": ...}):
+            # the client gets the same status and message in the shape its SDK reads.
+            raise dialect.parse_error(upstream.status, raw, upstream.headers, route.upstream)
         return Response(raw, status=upstream.status, headers=headers,
                         content_type=upstream.content_type or "application/json")
 
@@ -145,11 +145,3 @@ def _accumulate(events) -> ir.Response:
         return ir.accumulate(collected)
     except ValueError as e:
         raise GatewayError(502, f"the upstream answer was incomplete: {e}") from None
-
-
-def _is_json_object(raw: bytes) -> bool:
-    try:
-        parse_object(raw)
-    except GatewayError:
-        return False
-    return True

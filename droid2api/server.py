@@ -20,9 +20,13 @@ def gunicorn_settings(environ=os.environ) -> dict:
     except ConfigError as e:
         print(f"droid2api: {e}", file=sys.stderr)
         raise SystemExit(2) from None
-    if not settings.access_keys and settings.bind_host in ("127.0.0.1", "localhost", "::1"):
-        print(f"droid2api: no access key is configured, so the server listens on {settings.bind_host} only; "
-              f"set access_keys in the config or DROID2API_ACCESS_KEYS to serve other hosts", file=sys.stderr)
+    if not settings.access_keys:
+        if settings.bind_host in ("127.0.0.1", "localhost", "::1"):
+            print(f"droid2api: no access key is configured, so the server listens on {settings.bind_host} only; "
+                  f"set access_keys in the config or DROID2API_ACCESS_KEYS to serve other hosts", file=sys.stderr)
+        else:
+            print(f"droid2api: WARNING: listening on {settings.bind_host} without access keys: anyone who can "
+                  f"reach this port can use the configured credentials", file=sys.stderr)
     return {
         "bind": [f"{settings.bind_host}:{settings.port}"],
         "worker_class": "gevent",

@@ -56,7 +56,7 @@ class UpstreamResponse:
         raw = self._response.raw
         try:
             while True:
-                chunk = raw.read1(READ_SIZE)
+                chunk = raw.read1(READ_SIZE, decode_content=True)  # in case the upstream compressed anyway
                 if not chunk:
                     return
                 yield chunk

@@ -307,3 +307,4 @@ def test_bind_address_follows_access_keys(tmp_path, monkeypatch, capsys):
     assert gunicorn_settings({"DROID2API_ACCESS_KEYS": "k1"})["bind"] == ["0.0.0.0:3000"]
     assert capsys.readouterr().err == ""
     assert gunicorn_settings({"DROID2API_HOST": "10.0.0.5"})["bind"] == ["10.0.0.5:3000"]
+    assert "listening on 10.0.0.5 without access keys" in capsys.readouterr().err

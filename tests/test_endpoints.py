@@ -227,6 +227,17 @@ def test_non_json_upstream_errors_are_wrapped_in_the_dialect(http, name, status,
     assert answer.headers["retry-after"] == "3"
 
 
+@pytest.mark.parametrize("name", PASSTHROUGH)
+@responses.activate
+def test_json_upstream_errors_of_another_shape_are_rendered_in_the_dialect(http, name):
+    # Factory answers some errors as {"detail": ...}, which no dialect's SDK reads as an error.
+    path, body, url, shape = PASSTHROUGH[name]
+    responses.post(url, json={"detail": "Forbidden", "status": 403}, status=403)
+    answer = http.post(path, json=body)
+    assert answer.status_code == 403
+    assert error_of(answer, shape) == ("permission_error", "Forbidden")
+
+
 @responses.activate
 def test_stream_request_answered_with_an_error_is_relayed_as_json(http):
     raw = b'{"error":{"message":"bad tool schema","type":"invalid_request_error","param":"tools","code":null}}'

@@ -487,3 +487,16 @@ def test_forced_thinking_drops_a_low_top_p_and_yields_to_a_forced_tool():
     # Anthropic refuses thinking while tool_choice forces a tool; the client's choice wins.
     forced = {"max_tokens": 10, "tool_choice": {"type": "tool", "name": "f"}, "messages": []}
     assert "thinking" not in apply_policies(forced, route, "") and forced["max_tokens"] == 10
+
+
+def test_responses_system_prompt_never_runs_into_the_clients_instructions():
+    from types import SimpleNamespace
+
+    from droid2api.dialects.openai_responses.passthrough import apply_policies
+
+    route = SimpleNamespace(upstream_model="gpt", fast=False, model=SimpleNamespace(reasoning="auto", fast=False))
+    assert apply_policies({"instructions": "Be brief."}, route, "You are Droid.")["instructions"] == \
+        "You are Droid.\n\nBe brief."
+    assert apply_policies({"instructions": "Be brief."}, route, "You are Droid.\n\n")["instructions"] == \
+        "You are Droid.\n\nBe brief."
+    assert apply_policies({}, route, "You are Droid.")["instructions"] == "You are Droid."

@@ -31,7 +31,11 @@ COUNT_TOKENS_PATH = ANTHROPIC_PATH + "/count_tokens"
 RESPONSES_PATH = "/api/llm/o/v1/responses"
 DIRECT_ANTHROPIC_PATH = "/direct/v1/messages"
 DIRECT_RESPONSES_PATH = "/direct/v1/responses"
+GEMINI_PATH = "/api/llm/g/v1/generate"
+CHAT_PATH = "/api/llm/o/v1/chat/completions"
+DIRECT_GEMINI_PATH = "/direct/v1beta/models/gemini-2.0-flash"  # + ":generateContent" / ":streamGenerateContent"
 DIRECT_ANTHROPIC_KEY = "sk-ant-direct-upstream"
+DIRECT_GEMINI_KEY = "AIza-direct-upstream"
 DIRECT_OPENAI_KEY = "sk-openai-direct-upstream"
 # For the SDK clients. No retries: a retried request would hide what the gateway answered the first time.
 SDK_OPTIONS = {"api_key": "sk-client-key", "max_retries": 0, "timeout": 20.0, "_strict_response_validation": True}
@@ -50,14 +54,16 @@ def gateway_config(upstream_url: str, **overrides) -> dict:
         "endpoint": [
             {"name": "anthropic", "base_url": upstream_url + ANTHROPIC_PATH},
             {"name": "openai", "base_url": upstream_url + RESPONSES_PATH},
-            {"name": "common", "base_url": upstream_url + "/api/llm/o/v1/chat/completions"},
-            {"name": "google", "base_url": upstream_url + "/api/llm/g/v1/generate"},
+            {"name": "common", "base_url": upstream_url + CHAT_PATH},
+            {"name": "google", "base_url": upstream_url + GEMINI_PATH},
         ],
         "upstreams": [
             {"name": "anthropic-direct", "type": "anthropic", "base_url": upstream_url + "/direct",
              "api_key": DIRECT_ANTHROPIC_KEY},
             {"name": "openai-direct", "type": "openai", "base_url": upstream_url + "/direct/v1",
              "api_key": DIRECT_OPENAI_KEY},
+            {"name": "gemini-direct", "type": "google", "base_url": upstream_url + "/direct/v1beta",
+             "api_key": DIRECT_GEMINI_KEY},
             {"name": "dead-anthropic", "type": "anthropic", "base_url": dead, "api_key": "sk-dead"},
             {"name": "dead-openai", "type": "openai", "base_url": dead + "/v1", "api_key": "sk-dead"},
         ],
@@ -70,6 +76,7 @@ def gateway_config(upstream_url: str, **overrides) -> dict:
             {"id": "gemini-test", "type": "google"},
             {"id": "claude-direct", "upstream": "anthropic-direct", "upstream_model": "claude-sonnet-4-5"},
             {"id": "gpt-direct", "upstream": "openai-direct", "upstream_model": "gpt-5"},
+            {"id": "gemini-direct", "upstream": "gemini-direct", "upstream_model": "gemini-2.0-flash"},
             {"id": "claude-dead", "upstream": "dead-anthropic"},
             {"id": "gpt-dead", "upstream": "dead-openai"},
         ],

@@ -11,6 +11,11 @@ def error_body(error: GatewayError) -> dict:
     return {"type": "error", "error": {"type": anthropic_type(error.status), "message": error.message}}
 
 
+def is_error_body(body) -> bool:
+    """Whether ``body`` already is an Anthropic error, as Anthropic's SDKs read one."""
+    return isinstance(body, dict) and body.get("type") == "error" and isinstance(body.get("error"), dict)
+
+
 def stream_error(error: GatewayError, tail: bytes = b"") -> bytes:
     return encode_event(dumps(error_body(error)), "error")
 

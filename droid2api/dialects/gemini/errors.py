@@ -28,6 +28,13 @@ def error_body(error: GatewayError) -> dict:
     return {"error": {"code": error.status, "message": error.message, "status": status}}
 
 
+def is_error_body(body) -> bool:
+    """Whether ``body`` already is a google.rpc error (alone, or in the array streamGenerateContent uses)."""
+    if isinstance(body, list) and len(body) == 1:
+        body = body[0]
+    return isinstance(body, dict) and isinstance(body.get("error"), dict)
+
+
 def stream_error(error: GatewayError, tail: bytes = b"") -> bytes:
     return encode_event(dumps(error_body(error)))
 

@@ -12,6 +12,11 @@ def error_body(error: GatewayError) -> dict:
                       "param": error.param, "code": error.code}}
 
 
+def is_error_body(body) -> bool:
+    """Whether ``body`` already is an OpenAI error, as the openai SDKs read one."""
+    return isinstance(body, dict) and isinstance(body.get("error"), dict)
+
+
 def stream_error(error: GatewayError, tail: bytes = b"") -> bytes:
     # The openai SDKs raise APIError on a data payload holding "error".
     return encode_event(dumps(error_body(error)))

@@ -7,9 +7,9 @@ import re
 from ...errors import GatewayError, openai_type
 from ...sse import encode_event
 from ...wire import dumps
-from ..openai_chat.errors import error_body, parse_error  # the same {"error": {...}} shape
+from ..openai_chat.errors import error_body, is_error_body, parse_error  # the same {"error": {...}} shape
 
-__all__ = ["error_body", "parse_error", "stream_error"]
+__all__ = ["error_body", "is_error_body", "parse_error", "stream_error"]
 
 _SEQUENCE = re.compile(rb'"sequence_number":\s*(\d+)')
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...reasoning import FORCED_LEVELS
+from .request import join_texts
 
 # End markers of a complete Responses stream: the event line, or the event's own "type" for servers
 # that send data lines only. Neither can occur in model text, where line breaks and quotes are escaped.
@@ -15,7 +16,7 @@ def apply_policies(body: dict, route, system_prompt: str) -> dict:
     body["model"] = route.upstream_model
     if system_prompt:
         instructions = body.get("instructions")
-        body["instructions"] = system_prompt + instructions if isinstance(instructions, str) else system_prompt
+        body["instructions"] = join_texts([system_prompt, instructions]) if instructions else system_prompt
     level = route.model.reasoning
     if level == "off":
         body.pop("reasoning", None)
