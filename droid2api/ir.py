@@ -195,8 +195,9 @@ class Response:
 # -- stream events ----------------------------------------------------------
 #
 # A stream is: Start, then for each part PartStart(index) Delta* PartStop(index),
-# then exactly one Finish -- or a StreamError at any point, after which nothing
-# follows. Parts are numbered in order of appearance across all kinds.
+# one part at a time, then exactly one Finish -- or a StreamError at any point,
+# after which nothing follows. Parts are numbered 0, 1, 2... in order of
+# appearance across all kinds.
 
 
 @dataclass(slots=True)

@@ -39,6 +39,26 @@ def exchanges(provider: str, kind: str = "") -> list:
     return names
 
 
+def assert_stream_contract(events: list):
+    """The IR stream contract every decoder keeps: Start first; each part PartStart, Delta*, PartStop,
+    one part at a time with dense indices in order; exactly one Finish, last."""
+    from droid2api import ir
+
+    assert isinstance(events[0], ir.Start) and isinstance(events[-1], ir.Finish)
+    assert sum(isinstance(e, ir.Finish) for e in events) == 1
+    open_index, next_index = None, 0
+    for event in events[1:-1]:
+        if isinstance(event, ir.PartStart):
+            assert open_index is None and event.index == next_index
+            open_index, next_index = event.index, next_index + 1
+        elif isinstance(event, ir.Delta):
+            assert event.index == open_index and event.value
+        else:
+            assert isinstance(event, ir.PartStop) and event.index == open_index
+            open_index = None
+    assert open_index is None
+
+
 def base_config(**overrides) -> dict:
     config = {
         "port": 3000,

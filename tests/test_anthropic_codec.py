@@ -18,7 +18,7 @@ from droid2api.dialects.anthropic import StreamDecoder, apply_policies, decode_r
 from droid2api.errors import GatewayError
 from droid2api.sse import SSEDecoder
 
-from .helpers import exchanges, recorded, recorded_json
+from .helpers import assert_stream_contract, exchanges, recorded, recorded_json
 
 ROUTE = SimpleNamespace(factory=True, upstream_model="claude-sonnet-4-0")
 THINKING_STREAM = "anthropic__test_anthropic_model_thinking_part_stream.0.response.sse"
@@ -156,25 +156,9 @@ def test_stream_is_the_same_however_the_bytes_are_split(name):
         assert by_pairs[pairs] == whole, f"split at byte {split}"
 
 
-def assert_well_formed(events):
-    """Start first, each part started, delta'd and stopped in order with dense indices, one Finish last."""
-    assert isinstance(events[0], ir.Start) and isinstance(events[-1], ir.Finish)
-    open_index, next_index = None, 0
-    for event in events[1:-1]:
-        if isinstance(event, ir.PartStart):
-            assert open_index is None and event.index == next_index
-            open_index, next_index = event.index, next_index + 1
-        elif isinstance(event, ir.Delta):
-            assert event.index == open_index and event.value
-        else:
-            assert isinstance(event, ir.PartStop) and event.index == open_index
-            open_index = None
-    assert open_index is None
-
-
 def test_thinking_stream():
     events = decode_chunks([recorded(THINKING_STREAM)])
-    assert_well_formed(events)
+    assert_stream_contract(events)
     response = ir.accumulate(events)
     payloads = data_payloads(THINKING_STREAM)
     deltas = [p["delta"] for p in payloads if p["type"] == "content_block_delta"]
@@ -195,7 +179,7 @@ def test_thinking_stream():
 
 def test_redacted_thinking_stream():
     events = decode_chunks([recorded(REDACTED_STREAM)])
-    assert_well_formed(events)
+    assert_stream_contract(events)
     response = ir.accumulate(events)
     starts = [p["content_block"] for p in data_payloads(REDACTED_STREAM) if p["type"] == "content_block_start"]
     first, second, text = response.parts
@@ -243,7 +227,7 @@ def test_tool_stream_arguments_and_call_without_input():
         block_stop(1),
         *message_end(),
     )
-    assert_well_formed(events)
+    assert_stream_contract(events)
     assert events[-3:-1] == [ir.Delta(1, "arguments", "{}"), ir.PartStop(1)]
     response = ir.accumulate(events)
     assert response.parts == [ir.ToolCall("toolu_A", "get_weather", '{"location": "San Francisco, CA"}'),
@@ -270,7 +254,7 @@ def test_server_tool_blocks_are_skipped_with_dense_indices():
         ("ping", {"type": "ping"}),
         *message_end("end_turn"),
     )
-    assert_well_formed(events)
+    assert_stream_contract(events)
     assert ir.accumulate(events).parts == [ir.Text("Let me search."), ir.Text("Sunny.")]
 
 

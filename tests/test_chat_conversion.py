@@ -122,6 +122,14 @@ def test_responses_reasoning_summary_and_usage_reach_a_chat_client():
 # -- multi-turn: the client sends back what it received -------------------------------------------
 
 
+def message_received(events, streamed: bool) -> dict:
+    """The assistant message a Chat client holds after the answer, as the SDK gives it to be sent back."""
+    if streamed:
+        completion, _ = chat_assemble(stream_as_chat(events))
+        return completion.choices[0].message.model_dump(exclude_none=True)
+    return openai_chat.encode_response(ir.accumulate(events), "m")["choices"][0]["message"]
+
+
 def next_turn(assistant_message: dict, tool_call_id: str, result: str, upstream_type: str, **route):
     """The next Chat request of a tool loop, encoded for the upstream dialect."""
     body = {"model": "m", "messages": [
@@ -138,12 +146,8 @@ def next_turn(assistant_message: dict, tool_call_id: str, result: str, upstream_
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
 def test_anthropic_tool_loop_with_thinking_sends_the_signed_block_back(streamed):
-    events = upstream_events("anthropic", "anthropic__test_anthropic_tool_with_thinking.0")
-    if streamed:
-        completion, _ = chat_assemble(stream_as_chat(events))
-        message = completion.choices[0].message.model_dump(exclude_none=True)
-    else:
-        message = openai_chat.encode_response(ir.accumulate(events), "m")["choices"][0]["message"]
+    message = message_received(upstream_events("anthropic", "anthropic__test_anthropic_tool_with_thinking.0"),
+                               streamed)
     call_id = message["tool_calls"][0]["id"]
     body, losses = next_turn(message, call_id, "Mexico", "anthropic")
     expected = recorded_json("anthropic__test_anthropic_tool_with_thinking.1.request.json")
@@ -156,12 +160,8 @@ def test_anthropic_tool_loop_with_thinking_sends_the_signed_block_back(streamed)
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
 def test_gemini_tool_loop_sends_the_thought_signature_back(streamed):
-    events = upstream_events("google", "google__test_google_streaming_tool_call_thought_signature.0")
-    if streamed:
-        completion, _ = chat_assemble(stream_as_chat(events))
-        message = completion.choices[0].message.model_dump(exclude_none=True)
-    else:
-        message = openai_chat.encode_response(ir.accumulate(events), "m")["choices"][0]["message"]
+    message = message_received(upstream_events("google", "google__test_google_streaming_tool_call_thought_signature.0"),
+                               streamed)
     call_id = message["tool_calls"][0]["id"]
     body, _ = next_turn(message, call_id, "Mexico", "google")
     expected = recorded_json("google__test_google_streaming_tool_call_thought_signature.1.request.json")

@@ -18,7 +18,7 @@ from droid2api.dialects import gemini
 from droid2api.dialects.gemini.schema import clean_schema
 from droid2api.errors import GatewayError
 from droid2api.sse import iter_events
-from tests.helpers import exchanges, recorded, recorded_json
+from tests.helpers import assert_stream_contract, exchanges, recorded, recorded_json
 
 PUBLIC = SimpleNamespace(factory=False, upstream_model="gemini-2.0-flash")
 
@@ -44,30 +44,12 @@ def expected_id(index: int, name: str, arguments: str) -> str:
     return "call_" + hashlib.sha256(f"{index}:{name}:{arguments}".encode()).hexdigest()[:24]
 
 
-def assert_well_formed(events: list):
-    """The stream contract: Start, then PartStart Delta* PartStop per part in index order, one Finish."""
-    assert isinstance(events[0], ir.Start)
-    assert isinstance(events[-1], ir.Finish)
-    assert sum(isinstance(e, ir.Finish) for e in events) == 1
-    open_index, next_index = None, 0
-    for event in events[1:-1]:
-        if isinstance(event, ir.PartStart):
-            assert open_index is None and event.index == next_index
-            open_index, next_index = event.index, next_index + 1
-        elif isinstance(event, ir.Delta):
-            assert event.index == open_index and event.value
-        else:
-            assert isinstance(event, ir.PartStop) and event.index == open_index
-            open_index = None
-    assert open_index is None
-
-
 # -- decoding recorded answers -------------------------------------------------
 
 
 @pytest.mark.parametrize("name", exchanges("google", "sse"))
 def test_recorded_streams_are_well_formed(name):
-    assert_well_formed(events_of([recorded(f"{name}.response.sse")]))
+    assert_stream_contract(events_of([recorded(f"{name}.response.sse")]))
 
 
 @pytest.mark.parametrize("name", exchanges("google", "json"))
@@ -171,7 +153,7 @@ def decode_chunks(*chunks) -> list:
 
 def test_signature_on_text_without_thoughts_opens_an_empty_thinking_part():
     events = decode_chunks(chunk({"text": "Hi", "thoughtSignature": "sig"}), chunk({"text": "!"}, finish="STOP"))
-    assert_well_formed(events)
+    assert_stream_contract(events)
     assert ir.accumulate(events).parts == [ir.Thinking(signature="sig", source="google"), ir.Text("Hi!")]
 
 
@@ -179,7 +161,7 @@ def test_kind_changes_close_parts():
     events = decode_chunks(chunk({"text": "a", "thought": True}), chunk({"text": "b"}),
                            chunk({"text": "c", "thought": True}, {"functionCall": {"name": "f"}}, {"text": "d"},
                                  finish="STOP"))
-    assert_well_formed(events)
+    assert_stream_contract(events)
     assert ir.accumulate(events).parts == [
         ir.Thinking("a", source="google"), ir.Text("b"), ir.Thinking("c", source="google"),
         ir.ToolCall(id=expected_id(3, "f", "{}"), name="f", arguments="{}"), ir.Text("d")]

@@ -10,7 +10,7 @@ from droid2api.dialects import openai_chat as chat
 from droid2api.errors import GatewayError
 from droid2api.sse import SSEDecoder
 
-from .helpers import chat_assemble, exchanges, recorded, recorded_json, sse_events
+from .helpers import assert_stream_contract, chat_assemble, exchanges, recorded, recorded_json, sse_events
 
 
 def decode_stream(raw: bytes, pieces=None) -> list:
@@ -246,6 +246,7 @@ def test_decode_response_of_an_openai_compatible_server():
 
 def test_recorded_tool_call_stream_decodes():
     events = decode_stream(recorded("openai__test_run_stream_sync_streams_real_model.0.response.sse"))
+    assert_stream_contract(events)
     response = ir.accumulate(events)
     assert response.parts == [ir.ToolCall("call_ZR5UUuTt3pf61kjwAJIYdVMj", "get_capital", '{"country":"UK"}')]
     assert response.stop_reason == "tool_use"
@@ -341,6 +342,24 @@ def test_stream_decoder_accepts_a_finish_without_done_and_reasoning_content():
            b'"function":{"name":"f"}}]}}]}\n\n'
            b'data: {"id":"a","model":"k","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}],'
            b'"usage":{"prompt_tokens":2,"completion_tokens":3}}\n\n')
-    response = ir.accumulate(decode_stream(raw))
+    events = decode_stream(raw)
+    assert_stream_contract(events)
+    response = ir.accumulate(events)
     assert response.parts == [ir.Thinking("hm"), ir.Text("ok"), ir.ToolCall("t", "f", "{}")]
     assert response.usage == ir.Usage(2, 3)
+
+
+def test_parallel_tool_calls_stream_one_part_after_the_other():
+    def chunk(delta, finish=None):
+        return ("data: " + json.dumps({"id": "c", "model": "k", "choices": [
+            {"index": 0, "delta": delta, "finish_reason": finish}]}) + "\n\n").encode()
+
+    raw = b"".join([
+        chunk({"role": "assistant", "content": None}),
+        chunk({"tool_calls": [{"index": 0, "id": "a", "type": "function", "function": {"name": "f", "arguments": ""}}]}),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"x":1}'}}]}),
+        chunk({"tool_calls": [{"index": 1, "id": "b", "type": "function", "function": {"name": "g", "arguments": ""}}]}),
+        chunk({}, "tool_calls"), b"data: [DONE]\n\n"])
+    events = decode_stream(raw)
+    assert_stream_contract(events)
+    assert ir.accumulate(events).parts == [ir.ToolCall("a", "f", '{"x":1}'), ir.ToolCall("b", "g", "{}")]

@@ -21,7 +21,7 @@ from droid2api.dialects.openai_responses import StreamDecoder, decode_response, 
 from droid2api.errors import GatewayError
 from droid2api.sse import iter_events
 
-from .helpers import exchanges, recorded, recorded_json
+from .helpers import assert_stream_contract, exchanges, recorded, recorded_json
 
 ROUTE = SimpleNamespace(factory=False, upstream_model="gpt-5", fast=False)
 STREAMS = exchanges("openai_responses", "sse")
@@ -64,24 +64,6 @@ def completed_response(name: str) -> dict:
     return next(p["response"] for p in payloads(name) if p["type"] == "response.completed")
 
 
-def assert_contract(events: list):
-    """Start, then PartStart(i) Delta(i)* PartStop(i) with dense indices, then exactly one Finish."""
-    assert isinstance(events[0], ir.Start) and isinstance(events[-1], ir.Finish)
-    started, open_ = 0, set()
-    for event in events[1:-1]:
-        if isinstance(event, ir.PartStart):
-            assert event.index == started
-            open_.add(event.index)
-            started += 1
-        elif isinstance(event, (ir.Delta, ir.PartStop)):
-            assert event.index in open_
-            if isinstance(event, ir.PartStop):
-                open_.remove(event.index)
-        else:
-            raise AssertionError(f"unexpected {event!r} inside the stream")
-    assert not open_
-
-
 def user(text: str) -> ir.Message:
     return ir.Message("user", [ir.Text(text)])
 
@@ -106,7 +88,7 @@ def response_body(output: list, status: str = "completed", **fields) -> dict:
 
 @pytest.mark.parametrize("name", STREAMS)
 def test_every_recorded_stream_keeps_the_contract(name):
-    assert_contract(decode_recording(name))
+    assert_stream_contract(decode_recording(name))
 
 
 def test_tool_call_stream():
@@ -262,7 +244,7 @@ def test_refusal_and_reasoning_text_stream():
          "content_index": 0, "part": {"type": "refusal", "refusal": "I can't."}},
         finished(usage=usage(30, 12, cached=16, reasoning=4)),
     )
-    assert_contract(events)
+    assert_stream_contract(events)
     response = ir.accumulate(events)
     assert response.parts == [ir.Thinking(text="thinking...", encrypted="enc", source="openai", id="rs_1"),
                               ir.Refusal("I can't.")]
@@ -281,7 +263,7 @@ def test_content_sent_only_in_done_events_is_filled_in():
          "item": {"type": "function_call", "call_id": "call_1", "name": "now", "arguments": ""}},
         finished(),
     )
-    assert_contract(events)
+    assert_stream_contract(events)
     assert ir.accumulate(events).parts == [ir.Text("Hello"), ir.ToolCall("call_1", "now", "{}")]
 
 

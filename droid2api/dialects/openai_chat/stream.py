@@ -138,9 +138,9 @@ class StreamDecoder:
     def __init__(self):
         self._started = False
         self._next = 0
-        self._open = None  # (kind, IR index) of the open text / thinking / refusal part
+        self._open = None  # (kind, IR index) of the one open part; a tool call's kind is ("tool", its index)
         self._tools = {}  # upstream tool_calls index -> IR index
-        self._without_arguments = set()  # IR indices of tool calls that have had no argument text yet
+        self._has_arguments = set()  # IR indices of tool calls that have had argument text
         self._stop = None
         self._usage = ir.Usage()
         self._finished = False
@@ -190,54 +190,52 @@ class StreamDecoder:
             out.extend(self._tool_call(call))
         if choice.get("finish_reason"):
             self._stop = STOP_REASONS.get(choice["finish_reason"], "end_turn")
-            out.extend(self._close_all())
+            out.extend(self._close_open())
 
     def _text(self, kind: str, value: str, cls) -> list:
         out = []
         if self._open is None or self._open[0] != kind:
-            out.extend(self._close_open())
-            self._open = (kind, self._next)
-            out.append(ir.PartStart(self._next, cls(text="")))
-            self._next += 1
+            out.extend(self._start_part(kind, cls(text="")))
         out.append(ir.Delta(self._open[1], "thinking" if kind == "thinking" else "text", value))
         return out
 
     def _tool_call(self, call: dict) -> list:
+        """Tool calls stream one after another, by ``index``: a new index ends the call before it."""
         out = []
         key = call.get("index", len(self._tools))
         function = call.get("function") or {}
         if key not in self._tools:
-            out.extend(self._close_open())
-            self._tools[key] = self._next
-            self._without_arguments.add(self._next)
-            out.append(ir.PartStart(self._next, ir.ToolCall(call.get("id") or "", function.get("name") or "",
-                                                            signature=tool_call_signature(call))))
-            self._next += 1
+            part = ir.ToolCall(call.get("id") or "", function.get("name") or "", signature=tool_call_signature(call))
+            out.extend(self._start_part(("tool", key), part))
+            self._tools[key] = self._open[1]
         if function.get("arguments"):
-            self._without_arguments.discard(self._tools[key])
+            # A fragment for a call that has already ended (no server does this today) is still passed
+            # on: losing arguments would be worse than a part that reopens.
+            self._has_arguments.add(self._tools[key])
             out.append(ir.Delta(self._tools[key], "arguments", function["arguments"]))
+        return out
+
+    def _start_part(self, kind, part) -> list:
+        out = self._close_open()
+        self._open = (kind, self._next)
+        self._next += 1
+        out.append(ir.PartStart(self._open[1], part))
         return out
 
     def _close_open(self) -> list:
         if self._open is None:
             return []
-        index = self._open[1]
+        kind, index = self._open
         self._open = None
-        return [ir.PartStop(index)]
-
-    def _close_all(self) -> list:
-        out = self._close_open()
-        for index in self._tools.values():
-            if index in self._without_arguments:
-                out.append(ir.Delta(index, "arguments", "{}"))  # a call without arguments takes none
-            out.append(ir.PartStop(index))
-        self._tools = {}
-        self._without_arguments = set()
+        out = []
+        if isinstance(kind, tuple) and index not in self._has_arguments:
+            out.append(ir.Delta(index, "arguments", "{}"))  # a call without arguments takes none
+        out.append(ir.PartStop(index))
         return out
 
     def _finish(self) -> list:
         out = [] if self._started else [ir.Start(completion_id(None), "")]
-        out.extend(self._close_all())
+        out.extend(self._close_open())
         self._finished = True
         out.append(ir.Finish(self._stop or "end_turn", self._usage))
         return out
