@@ -112,3 +112,16 @@ def test_redaction_of_headers_and_bodies():
     for secret in ("AIza1", "at1", "rt1", "sk1", "ss9"):
         assert secret not in text
     assert '"text": "access_token"' in text
+
+
+@responses.activate
+def test_dev_mode_names_what_a_conversion_could_not_carry(caplog):
+    caplog.set_level(logging.DEBUG)
+    responses.post(FACTORY_ENDPOINTS["anthropic"], json={
+        "type": "message", "id": "msg_1", "model": "claude", "role": "assistant", "stop_reason": "end_turn",
+        "content": [{"type": "text", "text": "hi"}], "usage": {"input_tokens": 1, "output_tokens": 1}})
+    http = app_for(base_config(dev_mode=True)).test_client()
+    answer = http.post("/v1/chat/completions", json={"model": "claude-test", "seed": 7,
+                                                     "messages": [{"role": "user", "content": "hi"}]})
+    assert answer.status_code == 200
+    assert "conversion to anthropic loses seed" in caplog.text

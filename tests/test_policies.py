@@ -500,3 +500,12 @@ def test_responses_system_prompt_never_runs_into_the_clients_instructions():
     assert apply_policies({"instructions": "Be brief."}, route, "You are Droid.\n\n")["instructions"] == \
         "You are Droid.\n\nBe brief."
     assert apply_policies({}, route, "You are Droid.")["instructions"] == "You are Droid."
+
+
+@responses.activate
+def test_responses_fast_model_asks_for_priority_unless_the_client_chose_a_tier():
+    responses.post(RESPONSES_URL, json={})
+    app = app_for(config_with({"id": "gpt-fast", "type": "openai", "fast": True}))
+    app.test_client().post("/v1/responses", json={"model": "gpt-fast", "input": "hi"})
+    app.test_client().post("/v1/responses", json={"model": "gpt-fast", "input": "hi", "service_tier": "flex"})
+    assert [sent_body(i)["service_tier"] for i in range(2)] == ["priority", "flex"]
