@@ -34,6 +34,13 @@ def bad_request(message: str, param: str | None = None) -> GatewayError:
     return GatewayError(400, message, param=param)
 
 
+def require_one_choice(n: int | None, upstream: str):
+    """Refuse ``n`` > 1 for an upstream dialect that answers with one choice per request."""
+    if n is not None and n > 1:
+        raise GatewayError(400, f"n={n} asks for several choices, but this model's upstream ({upstream}) answers "
+                                f"with one per request; send n=1 or several requests", param="n")
+
+
 # Error kinds by status, in the OpenAI and Anthropic vocabularies. Gemini uses
 # google.rpc status names, kept in the gemini dialect.
 OPENAI_TYPES = {

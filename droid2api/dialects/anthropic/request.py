@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from ... import ir
-from ...errors import GatewayError
+from ...errors import GatewayError, require_one_choice
 from ...reasoning import budget_for
 from ...wire import dumps
 from .passthrough import enable_thinking
@@ -29,9 +29,7 @@ _THINKING_CHANGES = {
 
 
 def encode_request(request: ir.Request, losses: list, route) -> dict:
-    if request.n is not None and request.n > 1:
-        raise GatewayError(400, f"n={request.n} asks for several choices; Anthropic models answer with one",
-                           param="n")
+    require_one_choice(request.n, "Anthropic Messages")
     body = {"model": request.model, "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS}
     system = encode_system(request, losses)
     if system:

@@ -18,7 +18,7 @@ import json
 import re
 
 from ... import ir
-from ...errors import GatewayError
+from ...errors import GatewayError, require_one_choice
 from ...reasoning import budget_for, effort_for_budget
 from .schema import clean_schema
 
@@ -42,8 +42,7 @@ _GENERATION_FIELDS = (  # IR request attribute -> generationConfig key
 
 
 def encode_request(request: ir.Request, losses: list, route) -> dict:
-    if request.n is not None and request.n > 1:
-        raise GatewayError(400, "Gemini models return one choice per request; n must be 1", param="n")
+    require_one_choice(request.n, "Gemini")
     body = {}
     if route.factory:
         body["model"] = route.upstream_model  # Factory reads the model from the body, not the URL

@@ -8,7 +8,7 @@ the whole conversation; reasoning items go back with their
 from __future__ import annotations
 
 from ... import ir
-from ...errors import GatewayError
+from ...errors import require_one_choice
 from ...reasoning import effort_for
 from .response import SOURCE
 
@@ -23,9 +23,7 @@ _UNSUPPORTED = {
 
 
 def encode_request(request: ir.Request, losses: list, route) -> dict:
-    if request.n is not None and request.n > 1:
-        raise GatewayError(400, "this model's upstream (OpenAI Responses) returns one answer per request; "
-                                "n must be 1", param="n")
+    require_one_choice(request.n, "OpenAI Responses")
     body = {"model": request.model}
     system = [part.text for part in request.system if part.role != "developer"]
     if system:
