@@ -16,6 +16,14 @@ $(VENV)/.installed-test: setup.py setup.cfg | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed-run
 
+# The runtime dependencies as wheels, resolved as `pip install .` resolves them, plus the build backend:
+# tests/e2e/test_runtime_install.py installs from it, offline and without the test extras, as `make run` does.
+$(VENV)/wheelhouse/.built: setup.py setup.cfg | $(VENV)/.installed-test
+	rm -rf $(VENV)/wheelhouse
+	$(BIN)/pip wheel --quiet --wheel-dir $(VENV)/wheelhouse . setuptools wheel
+	rm -f $(VENV)/wheelhouse/droid2api-*.whl
+	touch $@
+
 install: $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
@@ -24,7 +32,7 @@ run: $(VENV)/.installed-run
 check: $(VENV)/.installed-run
 	$(BIN)/droid2api --check
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test $(VENV)/wheelhouse/.built
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test
@@ -32,4 +40,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/latency.py
 
 clean:
-	rm -rf $(VENV) *.egg-info
+	rm -rf $(VENV) *.egg-info build

@@ -169,8 +169,11 @@ def _first_line(child: LoggedProcess, doing: str) -> str:
     return line
 
 
-def start_gateway(config: dict, directory: Path, env: dict | None = None) -> GatewayServer:
-    """``gunicorn -c gunicorn.conf.py wsgi:app`` from the repository root, as the README runs it."""
+def start_gateway(config: dict, directory: Path, env: dict | None = None, bin_dir: Path = BIN) -> GatewayServer:
+    """``gunicorn -c gunicorn.conf.py wsgi:app`` from the repository root, as the README runs it.
+
+    ``bin_dir`` holds the gunicorn to run: by default the one of the venv the tests run in.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     config_path = directory / "config.json"
     config_path.write_text(json.dumps(config, indent=1))
@@ -188,7 +191,7 @@ def start_gateway(config: dict, directory: Path, env: dict | None = None) -> Gat
     })
     log_path = directory / "gunicorn.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"], cwd=REPO,
+        process = subprocess.Popen([str(bin_dir / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"], cwd=REPO,
                                    env=environ, stdout=log, stderr=subprocess.STDOUT)
     server = GatewayServer("gunicorn", process, log_path)
     server.url = f"http://127.0.0.1:{port}"
