@@ -3,7 +3,9 @@
 Replays every recorded upstream stream in tests/recorded through the same
 pipeline the gateway runs (SSE parsing -> dialect StreamDecoder -> IR ->
 Chat StreamEncoder) and prints events per second and CPU microseconds per
-upstream event. Prints figures; asserts nothing. Run: ``make bench``.
+upstream event; then what passthrough adds per relayed event (SSE parsing and
+the dialect's is_final_event), and the SSE decoder on one 8 MB event arriving
+in 16 KB reads. Prints figures; asserts nothing. Run: ``make bench``.
 """
 
 from __future__ import annotations
@@ -54,14 +56,49 @@ def measure(path: Path) -> tuple:
     return provider, events, runs * events / cpu, cpu / (runs * events) * 1e6
 
 
+def judge(chunks, dialect) -> int:
+    """What passthrough runs beside the relayed bytes: SSE parsing and the final-event check."""
+    sse, count = SSEDecoder(), 0
+    for chunk in chunks:
+        for name, data in sse.feed(chunk):
+            count += 1
+            if dialect.is_final_event(name, data):
+                return count
+    return count
+
+
+def per_event(work, *args) -> float:
+    """CPU microseconds per event of ``work(*args)``, which returns its number of events."""
+    events = work(*args)
+    runs, started = 0, time.process_time()
+    while time.process_time() - started < MIN_SECONDS:
+        work(*args)
+        runs += 1
+    return (time.process_time() - started) / (runs * events) * 1e6
+
+
+def long_line_ms(size: int = 8 << 20, read: int = 16 << 10) -> float:
+    """CPU milliseconds to decode one ``size``-byte event arriving in ``read``-byte pieces."""
+    piece, started = b"x" * read, time.process_time()
+    sse = SSEDecoder()
+    sse.feed(b"data: ")
+    for _ in range(size // read):
+        sse.feed(piece)
+    assert len(sse.feed(b"\n\n")) == 1
+    return (time.process_time() - started) * 1e3
+
+
 def main():
-    print(f"{'recording':<72} {'events':>6} {'events/s':>10} {'µs/event':>9}")
-    worst = 0.0
+    print(f"{'recording':<72} {'events':>6} {'events/s':>10} {'µs/event':>9} {'relay µs':>9}")
+    worst = worst_relay = 0.0
     for path in sorted(RECORDED.glob("*.response.sse")):
         provider, events, rate, micros = measure(path)
-        worst = max(worst, micros)
-        print(f"{path.name:<72} {events:>6} {rate:>10,.0f} {micros:>9.1f}")
+        relay = per_event(judge, chunks_of(path.read_bytes()), BY_TYPE[PROVIDERS[provider]])
+        worst, worst_relay = max(worst, micros), max(worst_relay, relay)
+        print(f"{path.name:<72} {events:>6} {rate:>10,.0f} {micros:>9.1f} {relay:>9.1f}")
     print(f"\nslowest: {worst:.1f} µs of CPU per upstream event (target: well under 100 µs)")
+    print(f"passthrough end check: at most {worst_relay:.1f} µs of CPU per relayed event")
+    print(f"one 8 MB event in 16 KB reads: {long_line_ms():.0f} ms of CPU to decode")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,11 @@ Lines end in CR, LF or CRLF (real upstreams use both; Gemini frames events
 with CRLF CRLF) and a CRLF pair may be split across two network reads.
 Splitting happens on bytes, never on decoded text: ``str.splitlines`` would
 also break on U+2028 and friends, which occur inside JSON strings.
+
+Decoding is linear in the stream's size however it is cut: each read is split
+once, and the pieces of a line that spans many reads are joined once, when
+its line break arrives (a multi-megabyte event arriving in 16 KB reads must
+not be re-scanned on every read).
 """
 
 from __future__ import annotations
@@ -12,10 +17,10 @@ from __future__ import annotations
 class SSEDecoder:
     """Incremental decoder: feed it byte chunks as they arrive, get (event, data) pairs."""
 
-    __slots__ = ("_tail", "_skip_lf", "_event", "_data")
+    __slots__ = ("_pieces", "_skip_lf", "_event", "_data")
 
     def __init__(self):
-        self._tail = b""  # an unterminated line carried over to the next chunk
+        self._pieces = []  # an unterminated line, kept as the reads it came in until its line break arrives
         self._skip_lf = False  # the previous chunk ended in CR: a leading LF completes CRLF
         self._event = None
         self._data = []
@@ -25,16 +30,22 @@ class SSEDecoder:
             return []
         if self._skip_lf and chunk[:1] == b"\n":
             chunk = chunk[1:]
-        self._skip_lf = chunk[-1:] == b"\r"
-        if self._tail:
-            chunk = self._tail + chunk
-            self._tail = b""
-        lines = chunk.splitlines(keepends=True)
-        if lines and lines[-1][-1:] not in (b"\n", b"\r"):
-            self._tail = lines.pop()
+            if not chunk:
+                self._skip_lf = False
+                return []
+        last = chunk[-1:]
+        self._skip_lf = last == b"\r"
+        lines = chunk.splitlines()  # bytes.splitlines breaks on CR, LF and CRLF only
+        unterminated = lines.pop() if last != b"\n" and not self._skip_lf else None
+        if lines and self._pieces:  # the first line of this read ends the one carried over
+            self._pieces.append(lines[0])
+            lines[0] = b"".join(self._pieces)
+            self._pieces = []
+        if unterminated is not None:
+            self._pieces.append(unterminated)
         events = []
         for line in lines:
-            event = self._line(line.rstrip(b"\r\n"))
+            event = self._line(line)
             if event is not None:
                 events.append(event)
         return events
@@ -42,9 +53,9 @@ class SSEDecoder:
     def close(self) -> list:
         """End of stream: flush an event the upstream forgot to terminate with a blank line."""
         events = []
-        if self._tail:
-            event = self._line(self._tail.rstrip(b"\r\n"))
-            self._tail = b""
+        if self._pieces:
+            event = self._line(b"".join(self._pieces))
+            self._pieces = []
             if event is not None:
                 events.append(event)
         event = self._line(b"")
