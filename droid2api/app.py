@@ -6,7 +6,7 @@ import logging
 import os
 
 from flask import Flask, Response, current_app, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import logs
 from .access import presented_keys
@@ -15,7 +15,7 @@ from .config import Settings, load_settings
 from .dialects import anthropic, gemini, openai_chat
 from .errors import GatewayError
 from .gateway import Gateway
-from .wire import dumps
+from .wire import dumps, too_deep
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None, environ=os.environ) -> Flask:
         settings = load_settings(environ)
     logs.configure(settings.dev_mode)
     app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = int(settings.max_body_mb * 1024 * 1024)
     gateway = Gateway(settings, environ)
     app.extensions["droid2api"] = gateway
     for module in (meta, chat, messages, responses):
@@ -39,6 +40,10 @@ def create_app(settings: Settings | None = None, environ=os.environ) -> Flask:
 
     app.register_error_handler(GatewayError, render_error)
     app.register_error_handler(HTTPException, lambda e: render_error(GatewayError(e.code or 500, e.description)))
+    app.register_error_handler(RequestEntityTooLarge, lambda e: render_error(GatewayError(
+        413, f"the request body is larger than this gateway's limit of {settings.max_body_mb:g} MB (max_body_mb)")))
+    # JSON nested past the recursion limit fails wherever it is first walked; it is the client's input.
+    app.register_error_handler(RecursionError, lambda e: render_error(too_deep()))
     app.register_error_handler(Exception, render_unexpected)
 
     gateway.credentials.startup()

@@ -75,6 +75,7 @@ class Settings:
     connect_timeout: float = 10.0
     read_timeout: float = 600.0
     auth_file: str = "auth.json"
+    max_body_mb: float = 32.0  # Anthropic's own request limit; Claude Code bodies are far below it
 
     def model(self, model_id: str) -> ModelConfig | None:
         return self._models_by_id.get(model_id)
@@ -180,6 +181,8 @@ class ConfigSchema(_Strict):
     read_timeout = fields.Float(load_default=600.0, validate=validate.Range(min=0, min_inclusive=False,
                                                                             error="must be a positive number"))
     auth_file = _str(load_default="auth.json")
+    max_body_mb = fields.Float(load_default=32.0, validate=validate.Range(min=0, min_inclusive=False,
+                                                                          error="must be a positive number"))
 
     @validates_schema
     def _references(self, data, **kwargs):
@@ -281,6 +284,7 @@ def _settings(data: dict, label: str, environ) -> Settings:
         connect_timeout=data["connect_timeout"],
         read_timeout=data["read_timeout"],
         auth_file=environ.get("DROID2API_AUTH_FILE") or data["auth_file"],
+        max_body_mb=data["max_body_mb"],
     )
 
 

@@ -54,8 +54,18 @@ def load_or_400(schema: Schema, data: dict):
         raise GatewayError(400, f"invalid {path}: {message}{more}", param=path) from None
 
 
+def shown(value, limit: int = 60) -> str:
+    """A client's value quoted in an error message, cut short: the message must stay readable."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 class Tagged(fields.Field):
-    """A dict whose ``type`` key picks the schema that loads it (a tagged union)."""
+    """A dict whose ``type`` key picks the schema that loads it (a tagged union).
+
+    The tag is checked to be a string before it is looked up: a client's ``"role": ["user"]``
+    cannot be a dict key, and must be a 400 naming ``messages[0].role``, not a TypeError.
+    """
 
     def __init__(self, schemas: dict, tag: str = "type", **kwargs):
         super().__init__(**kwargs)
@@ -66,11 +76,18 @@ class Tagged(fields.Field):
         if not isinstance(value, dict):
             raise ValidationError("must be an object")
         kind = value.get(self.tag)
-        schema = self.schemas.get(kind)
+        schema = self.schemas.get(kind) if isinstance(kind, str) else None
         if schema is None:
-            choices = ", ".join(repr(k) for k in self.schemas)
-            raise ValidationError(f"{self.tag} {kind!r} is not supported here (expected one of {choices})")
+            raise ValidationError({self.tag: [self._refusal(kind)]})
         return schema.load(value)
+
+    def _refusal(self, kind) -> str:
+        choices = ", ".join(repr(k) for k in self.schemas)
+        if kind is None:
+            return f"is required (one of {choices})"
+        if not isinstance(kind, str):
+            return f"must be a string (one of {choices}), not {json_type(kind)}"
+        return f"{shown(kind)} is not supported here (expected one of {choices})"
 
 
 class StringOrList(fields.Field):
@@ -97,3 +114,16 @@ class StringOrParts(fields.Field):
         if isinstance(value, list):
             return self.parts.deserialize(value, attr, data, **kwargs)
         raise ValidationError("must be a string or a list of content parts")
+
+
+def json_type(value) -> str:
+    """The JSON name of a parsed value's type, for messages such as "must be a string, not array"."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"

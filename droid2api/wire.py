@@ -1,20 +1,42 @@
-"""JSON on the wire: compact encoding and strict parsing of request bodies."""
+"""JSON on the wire: compact encoding and strict parsing of request bodies.
+
+Parsed JSON may hold lone UTF-16 surrogates: ``"\\ud83d"`` is valid JSON (Claude
+Code sends one when it cuts an emoji in half) but has no UTF-8 encoding. The
+encoders here write such a string back as the same ``\\uXXXX`` escape instead
+of failing, so the text reaches the other side exactly as the client sent it.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 
 from .errors import GatewayError
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# Escapes everything outside ASCII, lone surrogates included; used only when the fast encoder's text
+# cannot be written as UTF-8.
+_escaping_encoder = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
 
 
 def dumps(obj) -> str:
-    return _encoder.encode(obj)
+    """Compact JSON text that is always encodable as UTF-8."""
+    text = _encoder.encode(obj)
+    if text.isascii():  # O(1) in CPython: the common case costs nothing more
+        return text
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return _escaping_encoder.encode(obj)
+    return text
 
 
 def dump_bytes(obj) -> bytes:
-    return _encoder.encode(obj).encode()
+    """Compact JSON as UTF-8 bytes."""
+    try:
+        return _encoder.encode(obj).encode()
+    except UnicodeEncodeError:  # a lone surrogate: keep it as its escape
+        return _escaping_encoder.encode(obj).encode()
 
 
 def parse_object(raw: bytes, what: str = "request body") -> dict:
@@ -22,19 +44,40 @@ def parse_object(raw: bytes, what: str = "request body") -> dict:
     if not raw:
         raise GatewayError(400, f"the {what} is empty; send a JSON object")
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_float=_finite_float, parse_constant=_no_constant)
     except UnicodeDecodeError:
         raise GatewayError(400, f"the {what} is not UTF-8 text") from None
     except json.JSONDecodeError as e:
         raise GatewayError(400, f"the {what} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except RecursionError:
+        raise too_deep(what) from None
+    except ValueError as e:  # a number Python will not hold: see the two hooks below, and int's digit limit
+        raise GatewayError(400, f"the {what} holds a number that cannot be used: {e}") from None
     if not isinstance(data, dict):
         raise GatewayError(400, f"the {what} must be a JSON object, not {type(data).__name__}")
     return data
+
+
+def _finite_float(text: str) -> float:
+    # 1e400 parses as infinity, which would go back out as the non-JSON word Infinity.
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text[:40]} is out of range")
+    return value
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")  # NaN, Infinity: Python's extension, not JSON
 
 
 def loads_or_none(raw):
     """Parse JSON if possible (error bodies, stream payloads); None when it is not JSON."""
     try:
         return json.loads(raw)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         return None
+
+
+def too_deep(what: str = "request body") -> GatewayError:
+    """The error for JSON nested deeper than Python's recursion limit lets the gateway walk."""
+    return GatewayError(400, f"the {what} nests arrays and objects too deeply; flatten it")

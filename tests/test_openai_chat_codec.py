@@ -103,10 +103,11 @@ def test_decode_request_reasoning_spellings(fields, expected):
     ({"model": "m"}, "messages"),
     ({"model": "m", "messages": []}, "messages"),
     ({"model": "m", "messages": "hi"}, "messages"),
-    ({"model": "m", "messages": [{"role": "robot", "content": "x"}]}, "messages[0]"),
+    ({"model": "m", "messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"),
     ({"model": "m", "messages": [{"role": "user"}]}, "messages[0].content"),
     ({"model": "m", "messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
-    ({"model": "m", "messages": [{"role": "user", "content": [{"type": "input_audio"}]}]}, "messages[0].content[0]"),
+    ({"model": "m", "messages": [{"role": "user", "content": [{"type": "input_audio"}]}]},
+     "messages[0].content[0].type"),
     ({"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
      "messages[0].content[0].image_url.url"),
     ({"model": "m", "messages": [{"role": "user", "content": [
@@ -123,6 +124,25 @@ def test_decode_request_reasoning_spellings(fields, expected):
     ({"model": "m", "messages": [{"role": "user", "content": "x"}], "reasoning_effort": "max"}, "reasoning_effort"),
     ({"model": "m", "messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_schema"}},
      "response_format.json_schema"),
+    # Discriminators and nested objects of the wrong type (each was a TypeError, or silently used).
+    ({"model": "m", "messages": [{"role": ["user"], "content": "x"}]}, "messages[0].role"),
+    ({"model": "m", "messages": [{"content": "x"}]}, "messages[0].role"),
+    ({"model": "m", "messages": [{"role": "user", "content": [{"type": {}}]}]}, "messages[0].content[0].type"),
+    ({"model": "m", "messages": [{"role": "user", "content": "x"}], "response_format": {"type": []}},
+     "response_format.type"),
+    ({"model": "m", "messages": [{"role": "assistant", "content": "x", "reasoning_details": [
+        {"type": "reasoning.text", "format": ["anthropic-claude-v1"], "text": "t"}]}]},
+     "messages[0].reasoning_details[0].format"),
+    ({"model": "m", "messages": [{"role": "assistant", "content": "x", "reasoning_details": [
+        {"type": "reasoning.text", "text": {"t": 1}}]}]}, "messages[0].reasoning_details[0].text"),
+    ({"model": "m", "messages": [{"role": "assistant", "tool_calls": [
+        {"id": "1", "function": {"name": "f"}, "extra_content": {"google": {"thought_signature": 7}}}]}]},
+     "messages[0].tool_calls[0].extra_content.google.thought_signature"),
+    ({"model": "m", "messages": [{"role": "user", "content": "x"}], "reasoning": {"max_tokens": "many"}},
+     "reasoning.max_tokens"),
+    ({"model": "m", "messages": [{"role": "user", "content": "x"}], "thinking": {"type": "enabled",
+                                                                                  "budget_tokens": -1}},
+     "thinking.budget_tokens"),
 ])
 def test_decode_request_rejects_bad_input_naming_the_field(body, param):
     with pytest.raises(GatewayError) as caught:

@@ -151,3 +151,21 @@ def test_plain_http_is_redirected_to_https(nginx):
     assert exchange.status == 301
     assert exchange.headers["location"].startswith("https://")
     exchange.close()
+
+
+@pytest.mark.parametrize("megabytes, answered_by", [(32.5, "gateway"), (34, "nginx")])
+def test_a_body_over_the_limit_gets_a_413_every_sdk_can_read(nginx, upstream, megabytes, answered_by):
+    # Up to nginx's 33m the gateway sees the body and answers in the client's dialect (max_body_mb is
+    # 32); past it nginx answers with the site's own JSON, which has Anthropic's shape.
+    filler = "a" * int(megabytes * 1024 * 1024)
+    raw = json.dumps({"model": "claude-test", "max_tokens": 5,
+                      "messages": [{"role": "user", "content": filler}]}).encode()
+
+    exchange = post(nginx.https_url + "/v1/messages", raw, {"content-type": "application/json"},
+                    ssl_context=nginx.ssl_context, timeout=60.0)
+
+    assert exchange.status == 413
+    body = exchange.json()
+    assert body["type"] == "error" and body["error"]["type"] == "request_too_large"
+    assert ("max_body_mb" in body["error"]["message"]) is (answered_by == "gateway")
+    assert not upstream.requests(ANTHROPIC_PATH)

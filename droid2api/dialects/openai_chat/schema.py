@@ -83,6 +83,16 @@ class FunctionCall(Schema):
     arguments = fields.String(load_default="")
 
 
+class ExtraContent(Schema):
+    """Provider extras on a tool call; only Google's thought signature is read (see reasoning.py)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    google = fields.Nested(Schema.from_dict({"thought_signature": fields.String(allow_none=True)}), unknown=EXCLUDE,
+                           allow_none=True)
+
+
 class ToolCallSchema(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -91,14 +101,30 @@ class ToolCallSchema(Schema):
     type = fields.String(load_default="function",
                          validate=validate.OneOf(("function",), error="only function tool calls are supported"))
     function = fields.Nested(FunctionCall, required=True)
-    extra_content = fields.Dict()
+    extra_content = fields.Nested(ExtraContent, allow_none=True)
 
     @post_load
     def _ir(self, data, **kwargs):
         google = (data.get("extra_content") or {}).get("google") or {}
-        signature = google.get("thought_signature") if isinstance(google, dict) else None
         function = data["function"]
-        return ir.ToolCall(data["id"], function["name"], function["arguments"], signature=signature or None)
+        return ir.ToolCall(data["id"], function["name"], function["arguments"],
+                           signature=google.get("thought_signature") or None)
+
+
+class ReasoningDetail(Schema):
+    """A ``reasoning_details`` entry sent back (see reasoning.py), typed so thinking_parts sees only strings."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    type = fields.String(allow_none=True)
+    format = fields.String(allow_none=True)
+    id = fields.String(allow_none=True)
+    index = fields.Integer(strict=True, allow_none=True)
+    text = fields.String(allow_none=True)
+    summary = fields.String(allow_none=True)
+    signature = fields.String(allow_none=True)
+    data = fields.String(allow_none=True)
 
 
 class _Message(Schema):
@@ -136,7 +162,7 @@ class AssistantMessage(_Message):
     function_call = fields.Nested(FunctionCall, allow_none=True)  # the pre-tools form
     reasoning_content = fields.String(allow_none=True)
     reasoning = fields.String(allow_none=True)  # what some OpenAI-compatible servers call it
-    reasoning_details = fields.List(fields.Dict(), allow_none=True)
+    reasoning_details = fields.List(fields.Nested(ReasoningDetail), allow_none=True)
 
     @post_load
     def _ir(self, data, **kwargs):
@@ -253,6 +279,30 @@ class StreamOptions(Schema):
     include_usage = fields.Boolean(load_default=False)
 
 
+class OpenRouterReasoning(Schema):
+    """OpenRouter's ``reasoning`` object; an effort this gateway does not know is ignored, not refused."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    effort = fields.String(allow_none=True)
+    max_tokens = fields.Integer(strict=True, allow_none=True,
+                                validate=validate.Range(min=0, error="must not be negative"))
+    enabled = fields.Boolean(allow_none=True)
+    exclude = fields.Boolean(allow_none=True)
+
+
+class AnthropicThinking(Schema):
+    """Anthropic's ``thinking`` object, which some Chat clients send to reach Claude models."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    type = fields.String(allow_none=True)
+    budget_tokens = fields.Integer(strict=True, allow_none=True,
+                                   validate=validate.Range(min=0, error="must not be negative"))
+
+
 def _number(low, high, **kwargs):
     return fields.Float(allow_none=True, validate=validate.Range(low, high, error=f"must be between {low} and {high}"),
                         **kwargs)
@@ -287,8 +337,8 @@ class ChatRequest(Schema):
     parallel_tool_calls = fields.Boolean(allow_none=True)
     response_format = Tagged({k: ResponseFormat() for k in ("text", "json_object", "json_schema")}, allow_none=True)
     reasoning_effort = fields.String(allow_none=True, validate=validate.OneOf(EFFORTS, error="must be one of {choices}"))
-    reasoning = fields.Dict(allow_none=True)  # OpenRouter's {"effort": ..., "max_tokens": ...}
-    thinking = fields.Dict(allow_none=True)  # Anthropic's {"type": "enabled", "budget_tokens": ...}
+    reasoning = fields.Nested(OpenRouterReasoning, allow_none=True)  # {"effort": ..., "max_tokens": ...}
+    thinking = fields.Nested(AnthropicThinking, allow_none=True)  # {"type": "enabled", "budget_tokens": ...}
     user = fields.String(allow_none=True)
     metadata = fields.Dict(keys=fields.String(), values=fields.String(), allow_none=True)
 
