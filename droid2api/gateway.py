@@ -16,8 +16,9 @@ from . import ir
 from .access import AccessGuard, Incoming
 from .credentials import Credentials, factory_credential
 from .dialects import BY_TYPE
+from .dialects.shape import ShapeError
 from .errors import GatewayError
-from .headers import factory_headers, standard_headers
+from .headers import credential_headers, factory_headers, standard_headers
 from .logs import dev_dump
 from .policy import Policy, Route
 from .relay import (converted_stream, decode_stream, passthrough_stream, relayed_headers,
@@ -46,12 +47,15 @@ class Gateway:
         key = self.credentials.upstream_key(route.config, incoming.client_key)
         return standard_headers(route, key, incoming.headers, stream)
 
-    def send(self, route: Route, url: str, body: dict, incoming: Incoming, stream: bool) -> UpstreamResponse:
-        if incoming.query and not route.factory:
+    def send(self, route: Route, url: str, body: dict, incoming: Incoming, stream: bool, *,
+             forward_query: bool = False) -> UpstreamResponse:
+        """POST ``body`` upstream. The client's query string is forwarded only when asked for (passthrough):
+        it is written in the client's dialect, which a converted upstream may read differently."""
+        if forward_query and incoming.query and not route.factory:
             url += ("&" if "?" in url else "?") + incoming.query
         headers = self.upstream_headers(route, incoming, stream)
         payload = dump_bytes(body)
-        dev_dump(f"-> {route.upstream} POST {url}", headers, payload)
+        dev_dump(f"-> {route.upstream} POST {url}", headers, payload, secret_headers=credential_headers(route))
         upstream = self.client.post(route.upstream, url, headers, payload)
         dev_dump(f"<- {route.upstream} {upstream.status}", upstream.headers)
         return upstream
@@ -67,7 +71,7 @@ class Gateway:
         else:
             body = dialect.apply_policies(body, route, self.policy.system_prompt)
             url = route.generate_url(body.get("stream") is True)
-        upstream = self.send(route, url, body, incoming, body.get("stream") is True)
+        upstream = self.send(route, url, body, incoming, body.get("stream") is True, forward_query=True)
         headers = relayed_headers(upstream.headers)
         if upstream.is_event_stream and upstream.status < 400:
             chunks = passthrough_stream(upstream, dialect, self.settings.dev_mode)
@@ -127,9 +131,12 @@ def _decode_response(dialect, raw: bytes, upstream: str) -> ir.Response:
     """An upstream's complete answer in the IR; an answer that cannot be read is the upstream's fault (502)."""
     try:
         return dialect.decode_response(parse_object(raw, "upstream response"))
+    except ShapeError as e:
+        raise GatewayError(502, f"upstream {upstream} sent an answer of an unexpected shape: {e}") from None
     except GatewayError as e:
         raise GatewayError(502, f"upstream {upstream} sent an unreadable answer: {e.message}") from None
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as e:
+        # Every field a decoder reads is checked by shape; this is for what those checks have missed.
         log.warning("cannot decode the answer of %s: %r", upstream, e)
         raise GatewayError(502, f"upstream {upstream} sent an answer of an unexpected shape") from None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from droid2api.config import parse_settings
@@ -118,3 +119,28 @@ def chat_assemble(raw: bytes):
             state.handle_chunk(chunk)
     # The snapshot, not get_final_completion(), which refuses to parse a length-limited answer.
     return state.current_completion_snapshot, usage
+
+
+class LogRecords(logging.Handler):
+    """Collects every log record while installed (``with LogRecords() as records``), for tests that
+    assert nothing crashed: ``crashes()`` returns and forgets the records of errors logged with a
+    traceback."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+    def __enter__(self):
+        logging.getLogger().addHandler(self)
+        return self
+
+    def __exit__(self, *exc_info):
+        logging.getLogger().removeHandler(self)
+
+    def crashes(self) -> list:
+        found = [r.getMessage() for r in self.records if r.levelno >= logging.ERROR and r.exc_info]
+        self.records.clear()
+        return found

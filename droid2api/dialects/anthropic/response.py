@@ -1,13 +1,14 @@
 """This module reads a non-streamed Anthropic Messages answer into an ir.Response.
 
-The block, stop-reason and usage readers here are shared with the stream
-decoder, so a streamed and a non-streamed answer decode to the same IR.
+The stop-reason and usage readers here are shared with the stream decoder,
+so a streamed and a non-streamed answer decode to the same IR. Fields are read
+through ``shape``: a field of the wrong JSON type is a ShapeError naming it.
 """
 
 from __future__ import annotations
 
 from ... import ir
-from ...wire import dumps
+from .. import shape
 
 SOURCE = "anthropic"  # the Thinking.source of signatures and redacted data read here
 
@@ -26,35 +27,34 @@ _STOP_REASONS = {
 
 def decode_response(body: dict) -> ir.Response:
     parts = []
-    for block in body.get("content") or ():
-        part = decode_block(block)
+    for where, block in shape.objects(body, "content", required=True, of="a list of blocks"):
+        part = decode_block(block, where)
         if part is not None:
             parts.append(part)
     return ir.Response(
-        id=body.get("id") or "",
-        model=body.get("model") or "",
+        id=shape.string(body, "id"),
+        model=shape.string(body, "model"),
         parts=parts,
-        stop_reason=decode_stop_reason(body.get("stop_reason")),
-        stop_sequence=body.get("stop_sequence"),
-        usage=decode_usage(body.get("usage") or {}),
+        stop_reason=decode_stop_reason(shape.string(body, "stop_reason", default=None)),
+        stop_sequence=shape.string(body, "stop_sequence", default=None),
+        usage=decode_usage(shape.obj(body, "usage")),
     )
 
 
-def decode_block(block) -> object | None:
-    """The IR part for one content block; None for server-tool results and block types unknown here."""
-    if not isinstance(block, dict):
-        return None
-    kind = block.get("type")
+def decode_block(block: dict, where: str) -> object | None:
+    """The IR part for one complete content block; None for server-tool results and block types unknown here."""
+    kind = shape.string(block, "type", where, required=True)
     if kind == "text":
-        return ir.Text(block.get("text") or "")
+        return ir.Text(shape.string(block, "text", where, required=True))
     if kind == "thinking":
-        return ir.Thinking(text=block.get("thinking") or "", signature=block.get("signature") or None,
-                           source=SOURCE)
+        return ir.Thinking(text=shape.string(block, "thinking", where, required=True),
+                           signature=shape.string(block, "signature", where) or None, source=SOURCE)
     if kind == "redacted_thinking":
-        return ir.Thinking(redacted=block.get("data") or "", source=SOURCE)
+        return ir.Thinking(redacted=shape.string(block, "data", where, required=True), source=SOURCE)
     if kind == "tool_use":
-        return ir.ToolCall(id=block.get("id") or "", name=block.get("name") or "",
-                           arguments=dumps(block.get("input") or {}))
+        return ir.ToolCall(id=shape.string(block, "id", where, required=True),
+                           name=shape.string(block, "name", where, required=True),
+                           arguments=shape.object_text(block, "input", where))
     # server_tool_use, web_search_tool_result and friends ran on Anthropic's side:
     # the client neither asked for them nor can answer them.
     return None
@@ -64,14 +64,14 @@ def decode_stop_reason(reason) -> str:
     return _STOP_REASONS.get(reason, "end_turn")
 
 
-def decode_usage(usage: dict) -> ir.Usage:
+def decode_usage(usage: dict, where: str = "usage") -> ir.Usage:
     """Anthropic's disjoint counts as IR usage, where the input total includes the cached tokens."""
-    fresh = usage.get("input_tokens") or 0
-    cache_read = usage.get("cache_read_input_tokens") or 0
-    cache_write = usage.get("cache_creation_input_tokens") or 0
+    fresh = shape.integer(usage, "input_tokens", where)
+    cache_read = shape.integer(usage, "cache_read_input_tokens", where)
+    cache_write = shape.integer(usage, "cache_creation_input_tokens", where)
     return ir.Usage(
         input_tokens=fresh + cache_read + cache_write,
-        output_tokens=usage.get("output_tokens") or 0,
+        output_tokens=shape.integer(usage, "output_tokens", where),
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
     )

@@ -7,7 +7,8 @@ blocks are open, the usage so far) and nothing else.
 from __future__ import annotations
 
 from ... import ir
-from ...wire import dumps, loads_or_none
+from ...wire import loads_or_none
+from .. import shape
 from .response import SOURCE, decode_stop_reason, decode_usage
 
 # The status an upstream `error` event stands for; anything else is a bad gateway.
@@ -20,11 +21,11 @@ _ERROR_STATUS = {
     "overloaded_error": 503,
 }
 
-_DELTA_FIELDS = {  # delta type -> (IR delta kind, field of the delta that holds the text)
-    "text_delta": ("text", "text"),
-    "thinking_delta": ("thinking", "thinking"),
-    "signature_delta": ("signature", "signature"),
-    "input_json_delta": ("arguments", "partial_json"),
+_DELTA_FIELDS = {  # delta type -> (IR delta kind, field of the delta that holds the text, the block it fits)
+    "text_delta": ("text", "text", "text"),
+    "thinking_delta": ("thinking", "thinking", "thinking"),
+    "signature_delta": ("signature", "signature", "thinking"),
+    "input_json_delta": ("arguments", "partial_json", "tool_use"),
 }
 
 
@@ -40,6 +41,7 @@ class StreamDecoder:
         self._indices = {}  # upstream block index -> IR part index, for the blocks we pass on
         self._next_index = 0
         self._open = []  # IR indices of the parts started and not yet stopped
+        self._block_types = {}  # IR index -> the Anthropic block type it came from, to check deltas against
         self._without_arguments = set()  # IR indices of tool calls no arguments arrived for yet
 
     def feed(self, event: str | None, data: str) -> list:
@@ -48,21 +50,30 @@ class StreamDecoder:
         payload = loads_or_none(data)
         if not isinstance(payload, dict):
             return self._fail(502, "api_error", f"the upstream sent an event that is not JSON: {data[:200]!r}")
-        kind = payload.get("type") or event
+        kind = event
+        try:
+            kind = shape.string(payload, "type", default=None) or event
+            return self._dispatch(kind, payload)
+        except shape.ShapeError as e:
+            return self._fail(502, "api_error", shape.event_failure(kind, e))
+
+    def _dispatch(self, kind, payload: dict) -> list:
         if kind == "error":
             return self._upstream_error(payload.get("error"))
         if kind == "message_start":
-            return self._message_start(payload.get("message") or {})
+            return self._message_start(shape.obj(payload, "message", required=True))
         if kind in ("ping", None):
             return []
         if not self._started:
-            return self._fail(502, "api_error", f"the upstream sent {kind!r} before message_start")
+            return self._fail(502, "api_error", f"the upstream sent {kind[:80]!r} before message_start")
         if kind == "content_block_start":
-            return self._block_start(payload.get("index"), payload.get("content_block") or {})
+            return self._block_start(shape.integer(payload, "index", required=True),
+                                     shape.obj(payload, "content_block", required=True))
         if kind == "content_block_delta":
-            return self._block_delta(payload.get("index"), payload.get("delta") or {})
+            return self._block_delta(shape.integer(payload, "index", required=True),
+                                     shape.obj(payload, "delta", required=True))
         if kind == "content_block_stop":
-            return self._block_stop(payload.get("index"))
+            return self._block_stop(shape.integer(payload, "index", required=True))
         if kind == "message_delta":
             self._message_delta(payload)
             return []
@@ -80,18 +91,22 @@ class StreamDecoder:
     def _message_start(self, message: dict) -> list:
         if self._started:
             return []
+        start = ir.Start(id=shape.string(message, "id", "message"), model=shape.string(message, "model", "message"))
+        usage = shape.obj(message, "usage", "message")
+        decode_usage(usage, "message.usage")  # checked as it arrives, not when the stream ends
         self._started = True
-        self._usage = dict(message.get("usage") or {})
-        return [ir.Start(id=message.get("id") or "", model=message.get("model") or "")]
+        self._usage = dict(usage)
+        return [start]
 
     def _message_delta(self, payload: dict):
-        delta = payload.get("delta") or {}
+        delta = shape.obj(payload, "delta")
         if "stop_reason" in delta:
-            self._stop_reason = delta["stop_reason"]
-            self._stop_sequence = delta.get("stop_sequence")
+            self._stop_reason = shape.string(delta, "stop_reason", "delta", default=None)
+            self._stop_sequence = shape.string(delta, "stop_sequence", "delta", default=None)
         # output_tokens here is the running total; input and cache counts, when
         # present, are final and replace the estimate message_start gave.
-        usage = payload.get("usage") or {}
+        usage = shape.obj(payload, "usage")
+        decode_usage(usage)
         self._usage.update((key, value) for key, value in usage.items() if value is not None)
 
     def _finish(self) -> list:
@@ -105,25 +120,31 @@ class StreamDecoder:
 
     # -- content blocks -----------------------------------------------------
 
-    def _block_start(self, upstream_index, block: dict) -> list:
-        kind = block.get("type")
+    def _block_start(self, upstream_index: int, block: dict) -> list:
+        where = "content_block"
+        kind = shape.string(block, "type", where, required=True)
+        # A block starts with its content empty and gets it in deltas; some upstreams send it whole here.
         if kind == "text":
-            part, initial = ir.Text(""), [("text", block.get("text"))]
+            part, initial = ir.Text(""), [("text", shape.string(block, "text", where))]
         elif kind == "thinking":
             part = ir.Thinking(source=SOURCE)
-            initial = [("thinking", block.get("thinking")), ("signature", block.get("signature"))]
+            initial = [("thinking", shape.string(block, "thinking", where)),
+                       ("signature", shape.string(block, "signature", where))]
         elif kind == "redacted_thinking":
-            part, initial = ir.Thinking(redacted=block.get("data") or "", source=SOURCE), []
+            part, initial = ir.Thinking(redacted=shape.string(block, "data", where, required=True), source=SOURCE), []
         elif kind == "tool_use":
-            part = ir.ToolCall(id=block.get("id") or "", name=block.get("name") or "")
+            part = ir.ToolCall(id=shape.string(block, "id", where, required=True),
+                               name=shape.string(block, "name", where, required=True))
             # Anthropic starts a tool_use with an empty input and streams it as JSON text.
-            initial = [("arguments", dumps(block["input"]) if block.get("input") else None)]
+            tool_input = shape.object_text(block, "input", where)
+            initial = [("arguments", tool_input if tool_input != "{}" else None)]
         else:
             return []  # a server-tool block: not the client's to see, and not given an IR index
         index = self._next_index
         self._next_index += 1
         self._indices[upstream_index] = index
         self._open.append(index)
+        self._block_types[index] = kind
         if isinstance(part, ir.ToolCall):
             self._without_arguments.add(index)
         events = [ir.PartStart(index, part)]
@@ -131,13 +152,16 @@ class StreamDecoder:
             events.extend(self._delta(index, delta_kind, value))
         return events
 
-    def _block_delta(self, upstream_index, delta: dict) -> list:
+    def _block_delta(self, upstream_index: int, delta: dict) -> list:
         index = self._indices.get(upstream_index)
-        fields = _DELTA_FIELDS.get(delta.get("type"))
+        delta_type = shape.string(delta, "type", "delta", required=True)
+        fields = _DELTA_FIELDS.get(delta_type)
         if index not in self._open or fields is None:
             return []  # a skipped block, or citations_delta and other extras
-        kind, field = fields
-        return self._delta(index, kind, delta.get(field))
+        kind, field, block_type = fields
+        if self._block_types[index] != block_type:
+            raise shape.ShapeError(f"a {delta_type} does not belong in a {self._block_types[index]} block")
+        return self._delta(index, kind, shape.string(delta, field, "delta", required=True))
 
     def _delta(self, index: int, kind: str, value) -> list:
         if not value:
@@ -146,7 +170,7 @@ class StreamDecoder:
             self._without_arguments.discard(index)
         return [ir.Delta(index, kind, value)]
 
-    def _block_stop(self, upstream_index) -> list:
+    def _block_stop(self, upstream_index: int) -> list:
         index = self._indices.get(upstream_index)
         if index not in self._open:
             return []
@@ -164,9 +188,11 @@ class StreamDecoder:
     # -- failures -----------------------------------------------------------
 
     def _upstream_error(self, error) -> list:
+        # Already a failure: a field of the wrong type falls back rather than hiding the error behind another.
         error = error if isinstance(error, dict) else {}
-        kind = error.get("type") or "api_error"
-        message = error.get("message") or f"the upstream stream failed with {kind}"
+        kind = error.get("type") if isinstance(error.get("type"), str) and error["type"] else "api_error"
+        message = error.get("message") if isinstance(error.get("message"), str) and error["message"] else \
+            f"the upstream stream failed with {kind}"
         return self._fail(_ERROR_STATUS.get(kind, 502), kind, message)
 
     def _fail(self, status: int, kind: str, message: str) -> list:

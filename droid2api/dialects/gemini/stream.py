@@ -13,7 +13,8 @@ import hashlib
 import uuid
 
 from ... import ir
-from ...wire import dumps, loads_or_none
+from ...wire import loads_or_none
+from .. import shape
 
 SOURCE = "google"  # the Thinking.source of thought signatures read here
 
@@ -71,31 +72,38 @@ class StreamDecoder:
         payload = loads_or_none(data)
         if not isinstance(payload, dict):
             return self._fail(502, "api_error", f"the upstream sent an event that is not a JSON object: {data[:200]!r}")
-        return self.feed_response(payload)
+        try:
+            return self.feed_response(payload)
+        except shape.ShapeError as e:
+            return self._fail(502, "api_error", shape.event_failure(None, e))
 
     def feed_response(self, payload: dict) -> list:
-        """The IR events of one parsed GenerateContentResponse."""
+        """The IR events of one parsed GenerateContentResponse; a field of the wrong type is a ShapeError."""
         if self._done:
             return []
         if "error" in payload:
             return self._upstream_error(payload["error"])
+        candidates = shape.objects(payload, "candidates", of="a list of candidates")
+        where, candidate = candidates[0] if candidates else ("", {})
+        content = shape.obj(candidate, "content", where)
+        parts = shape.objects(content, "parts", shape.path_of(where, "content"), of="a list of parts")
+        finish_reason = shape.string(candidate, "finishReason", where)
+        block_reason = shape.string(shape.obj(payload, "promptFeedback"), "blockReason", "promptFeedback")
+        usage = shape.obj(payload, "usageMetadata")
+        usage = decode_usage(usage) if usage else None
         events = []
         if not self._started:
+            events.append(ir.Start(id=shape.string(payload, "responseId") or f"resp_{uuid.uuid4().hex[:24]}",
+                                   model=shape.string(payload, "modelVersion")))
             self._started = True
-            events.append(ir.Start(id=payload.get("responseId") or f"resp_{uuid.uuid4().hex[:24]}",
-                                   model=payload.get("modelVersion") or ""))
-        candidates = payload.get("candidates") or []
-        candidate = candidates[0] if isinstance(candidates, list) and candidates else {}
-        candidate = candidate if isinstance(candidate, dict) else {}
-        for part in (candidate.get("content") or {}).get("parts") or ():
-            if isinstance(part, dict):
-                events.extend(self._part(part))
-        if candidate.get("finishReason"):
-            self._finish_reason = candidate["finishReason"]
-        if not candidates and (payload.get("promptFeedback") or {}).get("blockReason"):
+        for path, part in parts:
+            events.extend(self._part(part, path))
+        if finish_reason:
+            self._finish_reason = finish_reason
+        if not candidates and block_reason:
             self._blocked = True
-        if isinstance(payload.get("usageMetadata"), dict):
-            self._usage = decode_usage(payload["usageMetadata"])  # each chunk repeats the totals so far
+        if usage is not None:
+            self._usage = usage  # each chunk repeats the totals so far
         return events
 
     def close(self) -> list:
@@ -119,25 +127,27 @@ class StreamDecoder:
 
     # -- parts --------------------------------------------------------------
 
-    def _part(self, part: dict) -> list:
+    def _part(self, part: dict, where: str) -> list:
         # inlineData, executableCode and other part kinds have no IR part: only their signature is kept.
-        signature = part.get("thoughtSignature") or None
-        if isinstance(part.get("functionCall"), dict):
-            return self._function_call(part["functionCall"], signature)
-        text = part.get("text") if isinstance(part.get("text"), str) else ""
-        if part.get("thought") is True:
+        signature = shape.string(part, "thoughtSignature", where) or None
+        if part.get("functionCall") is not None:
+            call = shape.obj(part, "functionCall", where)
+            return self._function_call(call, signature, shape.path_of(where, "functionCall"))
+        text = shape.string(part, "text", where)
+        if shape.flag(part, "thought", where):
             events = self._grow("thinking", text) if text else []
             return events + (self._sign(signature) if signature else [])
         # A signature on an answer part belongs to the thinking that led to it.
         events = self._sign(signature) if signature else []
         return events + (self._grow("text", text) if text else [])
 
-    def _function_call(self, call: dict, signature) -> list:
+    def _function_call(self, call: dict, signature, where: str) -> list:
+        name = shape.string(call, "name", where, required=True)
+        arguments = shape.object_text(call, "args", where)
+        given_id = shape.string(call, "id", where)
         events = self._close_open()
         index = self._new_index()
-        name = call.get("name") or ""
-        arguments = dumps(call.get("args") or {})
-        call_id = call.get("id") or tool_call_id(index, name, arguments)
+        call_id = given_id or tool_call_id(index, name, arguments)
         self._tool_calls = True
         return events + [
             ir.PartStart(index, ir.ToolCall(id=call_id, name=name, signature=signature)),
@@ -190,10 +200,13 @@ class StreamDecoder:
         return _STOP_REASONS.get(self._finish_reason, "end_turn")
 
     def _upstream_error(self, error) -> list:
+        # Already a failure: a field of the wrong type falls back rather than hiding the error behind another.
         error = error if isinstance(error, dict) else {}
-        status_name, code = error.get("status"), error.get("code")
+        status_name = error.get("status") if isinstance(error.get("status"), str) else None
+        code = error.get("code") if type(error.get("code")) is int else None
         status = _ERROR_STATUS.get(status_name) or (code if code in _ERROR_CODES else 502)
-        message = error.get("message") or f"the upstream stream failed with {status_name or code or 'an error'}"
+        message = error.get("message") if isinstance(error.get("message"), str) and error["message"] else \
+            f"the upstream stream failed with {status_name or code or 'an error'}"
         return self._fail(status, status_name or "api_error", message)
 
     def _fail(self, status: int, kind: str, message: str) -> list:
@@ -206,12 +219,13 @@ def tool_call_id(index: int, name: str, arguments: str) -> str:
     return "call_" + hashlib.sha256(f"{index}:{name}:{arguments}".encode()).hexdigest()[:24]
 
 
-def decode_usage(usage: dict) -> ir.Usage:
+def decode_usage(usage: dict, where: str = "usageMetadata") -> ir.Usage:
     """Gemini's counts as IR usage: thoughts are output, tool-use prompt tokens are input."""
-    thoughts = usage.get("thoughtsTokenCount") or 0
+    thoughts = shape.integer(usage, "thoughtsTokenCount", where)
     return ir.Usage(
-        input_tokens=(usage.get("promptTokenCount") or 0) + (usage.get("toolUsePromptTokenCount") or 0),
-        output_tokens=(usage.get("candidatesTokenCount") or 0) + thoughts,
-        cache_read_tokens=usage.get("cachedContentTokenCount") or 0,
+        input_tokens=shape.integer(usage, "promptTokenCount", where)
+        + shape.integer(usage, "toolUsePromptTokenCount", where),
+        output_tokens=shape.integer(usage, "candidatesTokenCount", where) + thoughts,
+        cache_read_tokens=shape.integer(usage, "cachedContentTokenCount", where),
         reasoning_tokens=thoughts,
     )

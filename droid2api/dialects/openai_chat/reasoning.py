@@ -16,6 +16,7 @@ tool loop with thinking working.
 from __future__ import annotations
 
 from ... import ir
+from .. import shape
 
 FORMATS = {"anthropic": "anthropic-claude-v1", "openai": "openai-responses-v1", "google": "google-gemini-v1"}
 SOURCES = {value: key for key, value in FORMATS.items()}
@@ -68,6 +69,19 @@ def details(parts) -> list:
     for index, entry in enumerate(entries):
         entry["index"] = index
     return entries
+
+
+def upstream_details(message: dict, where: str) -> list:
+    """An upstream message's reasoning_details, each entry checked for the types thinking_parts reads.
+
+    A client's entries are checked by the request schema; an upstream's are checked here.
+    """
+    entries = shape.objects(message, "reasoning_details", where)
+    for path, entry in entries:
+        for key in ("type", "format", "id", "text", "summary", "signature", "data"):
+            shape.string(entry, key, path)
+        shape.integer(entry, "index", path, default=None)
+    return [entry for _, entry in entries]
 
 
 def thinking_parts(entries, reasoning_text: str | None) -> list:

@@ -7,6 +7,7 @@ import uuid
 
 from ... import ir
 from ...errors import GatewayError
+from .. import shape
 from . import reasoning
 
 # Chat finish_reason -> IR stop reason, and back.
@@ -29,39 +30,59 @@ def completion_id(upstream_id: str | None) -> str:
 # -- upstream answer -> IR ---------------------------------------------------
 
 
-def decode_usage(usage: dict | None) -> ir.Usage:
-    if not isinstance(usage, dict):
-        return ir.Usage()
-    prompt = usage.get("prompt_tokens_details") or {}
-    completion = usage.get("completion_tokens_details") or {}
-    return ir.Usage(input_tokens=usage.get("prompt_tokens") or 0, output_tokens=usage.get("completion_tokens") or 0,
-                    cache_read_tokens=prompt.get("cached_tokens") or 0,
-                    cache_write_tokens=prompt.get("cache_write_tokens") or 0,
-                    reasoning_tokens=completion.get("reasoning_tokens") or 0)
+def decode_usage(usage: dict, where: str = "usage") -> ir.Usage:
+    prompt = shape.obj(usage, "prompt_tokens_details", where)
+    completion = shape.obj(usage, "completion_tokens_details", where)
+    prompt_path, completion_path = f"{where}.prompt_tokens_details", f"{where}.completion_tokens_details"
+    return ir.Usage(input_tokens=shape.integer(usage, "prompt_tokens", where),
+                    output_tokens=shape.integer(usage, "completion_tokens", where),
+                    cache_read_tokens=shape.integer(prompt, "cached_tokens", prompt_path),
+                    cache_write_tokens=shape.integer(prompt, "cache_write_tokens", prompt_path),
+                    reasoning_tokens=shape.integer(completion, "reasoning_tokens", completion_path))
 
 
-def tool_call_signature(call: dict) -> str | None:
-    google = (call.get("extra_content") or {}).get("google") or {}
-    return google.get("thought_signature") if isinstance(google, dict) else None
+def tool_call_signature(call: dict, where: str) -> str | None:
+    """A Gemini thought signature riding on a tool call (``extra_content.google.thought_signature``)."""
+    extra = shape.obj(call, "extra_content", where)
+    google = shape.obj(extra, "google", shape.path_of(where, "extra_content"))
+    return shape.string(google, "thought_signature", f"{where}.extra_content.google") or None
+
+
+def content_text(message: dict, where: str) -> str:
+    """A message's or delta's ``content``: a string, or (as Mistral and others send it) a list of parts
+    whose text parts are joined; parts of other types carry nothing a Chat answer can hold."""
+    if not isinstance(message.get("content"), list):
+        return shape.string(message, "content", where)
+    parts = shape.objects(message, "content", where)
+    return "".join(shape.string(part, "text", path) for path, part in parts if part.get("type") == "text")
 
 
 def decode_response(body: dict) -> ir.Response:
-    choices = body.get("choices") or [{}]
-    choice = choices[0] or {}
-    message = choice.get("message") or {}
-    parts = reasoning.thinking_parts(message.get("reasoning_details"),
-                                     message.get("reasoning_content") or message.get("reasoning"))
-    if message.get("content"):
-        parts.append(ir.Text(message["content"]))
-    if message.get("refusal"):
-        parts.append(ir.Refusal(message["refusal"]))
-    for call in message.get("tool_calls") or []:
-        function = call.get("function") or {}
-        parts.append(ir.ToolCall(call.get("id") or "", function.get("name") or "", function.get("arguments") or "",
-                                 tool_call_signature(call)))
-    return ir.Response(id=body.get("id") or completion_id(None), model=body.get("model") or "", parts=parts,
-                       stop_reason=STOP_REASONS.get(choice.get("finish_reason"), "end_turn"),
-                       usage=decode_usage(body.get("usage")), created=body.get("created"))
+    choices = shape.objects(body, "choices", required=True, of="a list of choices")
+    choice_path, choice = choices[0] if choices else ("choices[0]", {})
+    message = shape.obj(choice, "message", choice_path)
+    where = shape.path_of(choice_path, "message")
+    parts = reasoning.thinking_parts(reasoning.upstream_details(message, where),
+                                     shape.string(message, "reasoning_content", where)
+                                     or shape.string(message, "reasoning", where))
+    content = content_text(message, where)
+    if content:
+        parts.append(ir.Text(content))
+    refusal = shape.string(message, "refusal", where)
+    if refusal:
+        parts.append(ir.Refusal(refusal))
+    for path, call in shape.objects(message, "tool_calls", where):
+        function = shape.obj(call, "function", path, required=True)
+        function_path = shape.path_of(path, "function")
+        parts.append(ir.ToolCall(shape.string(call, "id", path, required=True),
+                                 shape.string(function, "name", function_path, required=True),
+                                 shape.string(function, "arguments", function_path),
+                                 tool_call_signature(call, path)))
+    finish = shape.string(choice, "finish_reason", choice_path)
+    return ir.Response(id=shape.string(body, "id") or completion_id(None), model=shape.string(body, "model"),
+                       parts=parts, stop_reason=STOP_REASONS.get(finish, "end_turn"),
+                       usage=decode_usage(shape.obj(body, "usage")),
+                       created=shape.integer(body, "created", default=None))
 
 
 # -- IR -> the client's answer -----------------------------------------------

@@ -11,16 +11,16 @@ never a quiet end.
 
 from __future__ import annotations
 
-import json
 import time
 
 from ... import ir
 from ...errors import openai_type
 from ...sse import encode_event
-from ...wire import dumps
+from ...wire import dumps, loads_or_none
+from .. import shape
 from . import reasoning
-from .response import (STOP_REASONS, completion_id, decode_usage, encode_usage, finish_reason, tool_call,
-                       tool_call_signature)
+from .response import (STOP_REASONS, completion_id, content_text, decode_usage, encode_usage, finish_reason,
+                       tool_call, tool_call_signature)
 
 DONE = b"data: [DONE]\n\n"
 
@@ -150,24 +150,29 @@ class StreamDecoder:
             return []
         if data.strip() == "[DONE]":
             return self._finish()
-        try:
-            chunk = json.loads(data)
-        except ValueError:
-            return self._fail(502, "the upstream sent a chunk that is not JSON")
+        chunk = loads_or_none(data)
         if not isinstance(chunk, dict):
-            return self._fail(502, "the upstream sent a chunk that is not a JSON object")
+            return self._fail(502, f"the upstream sent a chunk that is not a JSON object: {data[:200]!r}")
         if chunk.get("error"):
-            error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
-            return self._fail(_status(error), str(error.get("message") or "the upstream stream failed"))
+            # Already a failure: a field of the wrong type falls back rather than hiding the error behind another.
+            error = chunk["error"] if isinstance(chunk["error"], dict) else {}
+            message = error.get("message")
+            return self._fail(_status(error), message if isinstance(message, str) and message
+                              else "the upstream stream failed")
         out = []
-        if not self._started:
-            self._started = True
-            out.append(ir.Start(chunk.get("id") or completion_id(None), chunk.get("model") or "", chunk.get("created")))
-        if chunk.get("usage"):
-            self._usage = decode_usage(chunk["usage"])
-        for choice in chunk.get("choices") or []:
-            if choice.get("index", 0) == 0:
-                self._choice(choice, out)
+        try:
+            if not self._started:
+                out.append(ir.Start(shape.string(chunk, "id") or completion_id(None), shape.string(chunk, "model"),
+                                    shape.integer(chunk, "created", default=None)))
+                self._started = True
+            usage = shape.obj(chunk, "usage")
+            if usage:
+                self._usage = decode_usage(usage)
+            for where, choice in shape.objects(chunk, "choices", of="a list of choices"):
+                if shape.integer(choice, "index", where) == 0:
+                    self._choice(choice, where, out)
+        except shape.ShapeError as e:
+            return out + self._fail(502, shape.event_failure(None, e))
         return out
 
     def close(self) -> list:
@@ -177,19 +182,23 @@ class StreamDecoder:
             return self._finish()
         return self._fail(502, "the upstream stream ended before its final chunk")
 
-    def _choice(self, choice: dict, out: list):
-        delta = choice.get("delta") or {}
-        thinking = delta.get("reasoning_content") or delta.get("reasoning")
+    def _choice(self, choice: dict, where: str, out: list):
+        delta = shape.obj(choice, "delta", where)
+        delta_path = shape.path_of(where, "delta")
+        thinking = shape.string(delta, "reasoning_content", delta_path) or shape.string(delta, "reasoning", delta_path)
         if thinking:
             out.extend(self._text("thinking", thinking, ir.Thinking))
-        if delta.get("content"):
-            out.extend(self._text("text", delta["content"], ir.Text))
-        if delta.get("refusal"):
-            out.extend(self._text("refusal", delta["refusal"], ir.Refusal))
-        for call in delta.get("tool_calls") or []:
-            out.extend(self._tool_call(call))
-        if choice.get("finish_reason"):
-            self._stop = STOP_REASONS.get(choice["finish_reason"], "end_turn")
+        content = content_text(delta, delta_path)
+        if content:
+            out.extend(self._text("text", content, ir.Text))
+        refusal = shape.string(delta, "refusal", delta_path)
+        if refusal:
+            out.extend(self._text("refusal", refusal, ir.Refusal))
+        for path, call in shape.objects(delta, "tool_calls", delta_path):
+            out.extend(self._tool_call(call, path))
+        finish = shape.string(choice, "finish_reason", where)
+        if finish:
+            self._stop = STOP_REASONS.get(finish, "end_turn")
             out.extend(self._close_open())
 
     def _text(self, kind: str, value: str, cls) -> list:
@@ -199,20 +208,23 @@ class StreamDecoder:
         out.append(ir.Delta(self._open[1], "thinking" if kind == "thinking" else "text", value))
         return out
 
-    def _tool_call(self, call: dict) -> list:
+    def _tool_call(self, call: dict, where: str) -> list:
         """Tool calls stream one after another, by ``index``: a new index ends the call before it."""
         out = []
-        key = call.get("index", len(self._tools))
-        function = call.get("function") or {}
+        key = shape.integer(call, "index", where, default=len(self._tools))
+        function = shape.obj(call, "function", where)
+        function_path = shape.path_of(where, "function")
+        arguments = shape.string(function, "arguments", function_path)
         if key not in self._tools:
-            part = ir.ToolCall(call.get("id") or "", function.get("name") or "", signature=tool_call_signature(call))
+            part = ir.ToolCall(shape.string(call, "id", where), shape.string(function, "name", function_path),
+                               signature=tool_call_signature(call, where))
             out.extend(self._start_part(("tool", key), part))
             self._tools[key] = self._open[1]
-        if function.get("arguments"):
+        if arguments:
             # A fragment for a call that has already ended (no server does this today) is still passed
             # on: losing arguments would be worse than a part that reopens.
             self._has_arguments.add(self._tools[key])
-            out.append(ir.Delta(self._tools[key], "arguments", function["arguments"]))
+            out.append(ir.Delta(self._tools[key], "arguments", arguments))
         return out
 
     def _start_part(self, kind, part) -> list:
@@ -246,7 +258,8 @@ class StreamDecoder:
 
 
 def _status(error: dict) -> int:
-    code = str(error.get("code") or error.get("type") or "")
+    code = error.get("code") or error.get("type")
+    code = code if isinstance(code, str) else ""
     if "rate_limit" in code:
         return 429
     if "invalid" in code:

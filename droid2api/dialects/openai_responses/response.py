@@ -8,69 +8,78 @@ what the stream decoder uses at ``response.output_item.done`` and
 from __future__ import annotations
 
 from ... import ir
+from .. import shape
 
 SOURCE = "openai"  # Thinking.source of parts carrying Responses reasoning items
 
 
 def decode_response(body: dict) -> ir.Response:
-    parts = [part for item in body.get("output") or [] for _, part in output_parts(item)]
+    parts = [part for where, item in shape.objects(body, "output", required=True, of="a list of output items")
+             for _, part in output_parts(item, where)]
     called_tool = any(isinstance(part, ir.ToolCall) for part in parts)
-    return ir.Response(id=body.get("id") or "", model=body.get("model") or "", parts=parts,
-                       stop_reason=stop_reason(body, called_tool), usage=usage_from(body.get("usage")),
-                       created=body.get("created_at"))
+    return ir.Response(id=shape.string(body, "id"), model=shape.string(body, "model"), parts=parts,
+                       stop_reason=stop_reason(body, called_tool), usage=usage_from(shape.obj(body, "usage")),
+                       created=shape.integer(body, "created_at", default=None))
 
 
-def output_parts(item: dict) -> list:
+def output_parts(item: dict, where: str = "item") -> list:
     """The IR parts of one complete output item, each with its slot inside the item.
 
     A slot is ``("content", i)``, ``("summary", i)`` or ``("call", 0)``; the
     stream decoder keys its open parts by (output_index, *slot). Item types
     with no IR part (web search calls, ...) give nothing.
     """
-    kind = item.get("type")
+    kind = shape.string(item, "type", where, required=True)
     if kind == "message":
-        parts = [(("content", i), content_part(c)) for i, c in enumerate(item.get("content") or [])]
+        parts = [(("content", i), content_part(c, f"{where}.content[{i}]"))
+                 for i, c in enumerate(shape.array(item, "content", where))]
         return [(slot, part) for slot, part in parts if part is not None]
     if kind == "function_call":
         # A call without arguments means "{}" (IR convention), streamed or not.
-        call = ir.ToolCall(id=item.get("call_id") or "", name=item.get("name") or "",
-                           arguments=item.get("arguments") or "{}")
+        call = ir.ToolCall(id=shape.string(item, "call_id", where, required=True),
+                           name=shape.string(item, "name", where, required=True),
+                           arguments=shape.string(item, "arguments", where) or "{}")
         return [(("call", 0), call)]
     if kind == "reasoning":
-        thoughts = reasoning_thoughts(item) or [(("summary", 0), ir.Thinking(source=SOURCE, id=item.get("id")))]
-        thoughts[-1][1].encrypted = item.get("encrypted_content") or None
+        thoughts = reasoning_thoughts(item, where) or [
+            (("summary", 0), ir.Thinking(source=SOURCE, id=shape.string(item, "id", where, default=None)))]
+        thoughts[-1][1].encrypted = shape.string(item, "encrypted_content", where) or None
         return thoughts
     return []
 
 
-def reasoning_thoughts(item: dict) -> list:
+def reasoning_thoughts(item: dict, where: str = "item") -> list:
     """One Thinking part per summary part, then one per reasoning_text content part.
 
     OpenAI's own models fill ``summary``; open-weight models served through
     the Responses API put their raw reasoning in ``content`` instead.
     """
-    item_id = item.get("id")
-    thoughts = [(("summary", i), ir.Thinking(text=s.get("text") or "", source=SOURCE, id=item_id))
-                for i, s in enumerate(item.get("summary") or []) if s.get("type") == "summary_text"]
-    thoughts += [(("content", i), ir.Thinking(text=c.get("text") or "", source=SOURCE, id=item_id))
-                 for i, c in enumerate(item.get("content") or []) if c.get("type") == "reasoning_text"]
+    item_id = shape.string(item, "id", where, default=None)
+    thoughts = []
+    for field, kind in (("summary", "summary_text"), ("content", "reasoning_text")):
+        for i, (path, entry) in enumerate(shape.objects(item, field, where)):
+            if shape.string(entry, "type", path) == kind:
+                text = shape.string(entry, "text", path, required=True)
+                thoughts.append(((field, i), ir.Thinking(text=text, source=SOURCE, id=item_id)))
     return thoughts
 
 
-def content_part(content: dict):
+def content_part(content, where: str = "part"):
     """A message content part (output_text / refusal) as an IR part, or None for other kinds."""
-    kind = content.get("type")
+    content = shape.as_object(content, where)
+    kind = shape.string(content, "type", where, required=True)
     if kind == "output_text":
-        return ir.Text(content.get("text") or "")
+        return ir.Text(shape.string(content, "text", where, required=True))
     if kind == "refusal":
-        return ir.Refusal(content.get("refusal") or "")
+        return ir.Refusal(shape.string(content, "refusal", where, required=True))
     return None
 
 
-def stop_reason(response: dict, called_tool: bool) -> str:
-    status = response.get("status")
+def stop_reason(response: dict, called_tool: bool, where: str = "") -> str:
+    status = shape.string(response, "status", where)
     if status == "incomplete":
-        reason = (response.get("incomplete_details") or {}).get("reason")
+        reason = shape.string(shape.obj(response, "incomplete_details", where),
+                              "reason", shape.path_of(where, "incomplete_details"))
         # The API documents two reasons; any other cut-off is still a truncated answer.
         return "content_filter" if reason == "content_filter" else "max_tokens"
     if status in ("failed", "cancelled"):
@@ -78,13 +87,13 @@ def stop_reason(response: dict, called_tool: bool) -> str:
     return "tool_use" if called_tool else "end_turn"
 
 
-def usage_from(usage: dict | None) -> ir.Usage:
+def usage_from(usage: dict, where: str = "usage") -> ir.Usage:
     """Responses counts like the IR does: input includes cached (read and written), output includes reasoning."""
-    usage = usage or {}
-    input_details = usage.get("input_tokens_details") or {}
-    output_details = usage.get("output_tokens_details") or {}
-    return ir.Usage(input_tokens=usage.get("input_tokens") or 0,
-                    output_tokens=usage.get("output_tokens") or 0,
-                    cache_read_tokens=input_details.get("cached_tokens") or 0,
-                    cache_write_tokens=input_details.get("cache_write_tokens") or 0,
-                    reasoning_tokens=output_details.get("reasoning_tokens") or 0)
+    input_details = shape.obj(usage, "input_tokens_details", where)
+    output_details = shape.obj(usage, "output_tokens_details", where)
+    inputs, outputs = f"{where}.input_tokens_details", f"{where}.output_tokens_details"
+    return ir.Usage(input_tokens=shape.integer(usage, "input_tokens", where),
+                    output_tokens=shape.integer(usage, "output_tokens", where),
+                    cache_read_tokens=shape.integer(input_details, "cached_tokens", inputs),
+                    cache_write_tokens=shape.integer(input_details, "cache_write_tokens", inputs),
+                    reasoning_tokens=shape.integer(output_details, "reasoning_tokens", outputs))

@@ -17,6 +17,7 @@ from __future__ import annotations
 from ... import ir
 from ...errors import openai_type
 from ...wire import loads_or_none
+from .. import shape
 from .response import SOURCE, content_part, output_parts, reasoning_thoughts, stop_reason, usage_from
 
 # Error codes of `error` events and failed responses, by the status they mean to a client.
@@ -43,6 +44,13 @@ def error_status(code) -> int:
     return 502
 
 
+# The IR part class each delta kind may go to: an upstream that numbers a reasoning text and a message
+# text alike must not pour thinking into a Text part.
+_FITS = {"text": (ir.Text, ir.Refusal), "thinking": (ir.Thinking,), "encrypted": (ir.Thinking,),
+         "arguments": (ir.ToolCall,)}
+_CONTENT_KINDS = {"output_text": ir.Text, "refusal": ir.Refusal}  # message content part type -> IR part
+
+
 def _blank(part):
     """The empty part a PartStart announces: what a client may know before any delta."""
     if isinstance(part, ir.ToolCall):
@@ -64,6 +72,7 @@ class StreamDecoder:
         self._closed = set()  # keys of stopped parts, never reopened
         self._written = set()  # IR indices that received content
         self._calls = set()  # IR indices of tool calls
+        self._kinds = {}  # IR index -> the class of its part, which its deltas must fit
         self._held = {}  # output_index -> key of the reasoning part kept open for encrypted_content
 
     def feed(self, event: str | None, data: str) -> list:
@@ -74,12 +83,14 @@ class StreamDecoder:
         if not isinstance(payload, dict):
             self._fail(502, openai_type(502), f"the upstream sent an event that is not a JSON object: {data[:200]!r}")
             return self._events
-        handler = _HANDLERS.get(payload.get("type") or event)
+        kind = event
         try:
+            kind = shape.string(payload, "type", default=None) or event
+            handler = _HANDLERS.get(kind)
             if handler is not None:
                 handler(self, payload)
-        except (AttributeError, TypeError):  # a field of the wrong JSON type
-            self._fail(502, openai_type(502), f"the upstream sent a malformed {payload.get('type')} event")
+        except shape.ShapeError as e:
+            self._fail(502, openai_type(502), shape.event_failure(kind, e))
         return self._events
 
     def close(self) -> list:
@@ -92,16 +103,19 @@ class StreamDecoder:
 
     def _start(self, response: dict | None):
         if not self._started:
-            self._started = True
             response = response or {}
-            self._events.append(ir.Start(id=response.get("id") or "", model=response.get("model") or "",
-                                         created=response.get("created_at")))
+            start = ir.Start(id=shape.string(response, "id", "response"),
+                             model=shape.string(response, "model", "response"),
+                             created=shape.integer(response, "created_at", "response", default=None))
+            self._started = True
+            self._events.append(start)
 
     def _open_part(self, key: tuple, part) -> int:
         self._start(None)  # lenient: a stream that skipped response.created still starts first
         index = self._next_index
         self._next_index += 1
         self._open[key] = index
+        self._kinds[index] = type(part)
         if isinstance(part, ir.ToolCall):
             self._calls.add(index)
         self._events.append(ir.PartStart(index, _blank(part)))
@@ -126,8 +140,10 @@ class StreamDecoder:
         self._held[output_index] = key
         return self._open_part(key, ir.Thinking(source=SOURCE, id=item_id))
 
-    def _delta(self, index: int | None, kind: str, value):
-        if index is not None and isinstance(value, str) and value:
+    def _delta(self, index: int | None, kind: str, value: str):
+        if index is not None and value:
+            if self._kinds[index] not in _FITS[kind]:
+                raise shape.ShapeError(f"it sends {kind} into a {self._kinds[index].__name__} part")
             self._written.add(index)
             self._events.append(ir.Delta(index, kind, value))
 
@@ -163,23 +179,23 @@ class StreamDecoder:
     # -- event handlers -----------------------------------------------------
 
     def _on_response(self, payload):
-        self._start(payload.get("response"))
+        self._start(shape.obj(payload, "response"))
 
     def _on_item_added(self, payload):
-        item = payload.get("item") or {}
-        if item.get("type") == "function_call":  # open it now: clients show the call's name early
+        item = shape.obj(payload, "item", required=True)
+        if shape.string(item, "type", "item") == "function_call":  # open it now: clients show the call's name early
+            output_index = _output_index(payload)
             for slot, part in output_parts(item):
-                self._ensure((payload.get("output_index"), *slot), part)
+                self._ensure((output_index, *slot), part)
 
     def _on_content_added(self, payload):
-        content = payload.get("part") or {}
-        output_index, content_index = payload.get("output_index"), payload.get("content_index")
-        if content.get("type") == "reasoning_text":
-            self._thought(output_index, ("content", content_index), payload.get("item_id"))
-            return
-        part = content_part(content)
-        if part is not None:
-            self._ensure((output_index, "content", content_index), part)
+        content = shape.obj(payload, "part", required=True)
+        output_index, content_index = _output_index(payload), _index(payload, "content_index")
+        kind = shape.string(content, "type", "part", required=True)
+        if kind == "reasoning_text":
+            self._thought(output_index, ("content", content_index), _item_id(payload))
+        elif kind in _CONTENT_KINDS:
+            self._ensure((output_index, "content", content_index), _CONTENT_KINDS[kind](""))
 
     def _on_text_delta(self, payload):
         self._content_delta(payload, ir.Text)
@@ -188,44 +204,44 @@ class StreamDecoder:
         self._content_delta(payload, ir.Refusal)
 
     def _content_delta(self, payload, kind):
-        key = (payload.get("output_index"), "content", payload.get("content_index"))
-        self._delta(self._ensure(key, kind("")), "text", payload.get("delta"))
+        key = (_output_index(payload), "content", _index(payload, "content_index"))
+        self._delta(self._ensure(key, kind("")), "text", _delta_text(payload))
 
     def _on_arguments_delta(self, payload):
         # A call is opened by output_item.added, which carries its id and name;
         # without it the arguments come complete with output_item.done.
-        self._delta(self._open.get((payload.get("output_index"), "call", 0)), "arguments", payload.get("delta"))
+        self._delta(self._open.get((_output_index(payload), "call", 0)), "arguments", _delta_text(payload))
 
     def _on_summary_added(self, payload):
-        self._thought(payload.get("output_index"), ("summary", payload.get("summary_index")), payload.get("item_id"))
+        self._thought(_output_index(payload), ("summary", _index(payload, "summary_index")), _item_id(payload))
 
     def _on_summary_delta(self, payload):
-        index = self._thought(payload.get("output_index"), ("summary", payload.get("summary_index")),
-                              payload.get("item_id"))
-        self._delta(index, "thinking", payload.get("delta"))
+        index = self._thought(_output_index(payload), ("summary", _index(payload, "summary_index")),
+                              _item_id(payload))
+        self._delta(index, "thinking", _delta_text(payload))
 
     def _on_reasoning_text_delta(self, payload):
-        index = self._thought(payload.get("output_index"), ("content", payload.get("content_index")),
-                              payload.get("item_id"))
-        self._delta(index, "thinking", payload.get("delta"))
+        index = self._thought(_output_index(payload), ("content", _index(payload, "content_index")),
+                              _item_id(payload))
+        self._delta(index, "thinking", _delta_text(payload))
 
     def _on_summary_done(self, payload):
         # Filled but left open: the item's last part still waits for encrypted_content.
-        key = (payload.get("output_index"), "summary", payload.get("summary_index"))
-        text = (payload.get("part") or {}).get("text") or ""
+        key = (_output_index(payload), "summary", _index(payload, "summary_index"))
+        text = shape.string(shape.obj(payload, "part"), "text", "part")
         self._fill(self._open.get(key), ir.Thinking(text=text))
 
     def _on_content_done(self, payload):
-        key = (payload.get("output_index"), "content", payload.get("content_index"))
-        part = content_part(payload.get("part") or {})
+        key = (_output_index(payload), "content", _index(payload, "content_index"))
+        part = content_part(shape.obj(payload, "part", required=True), "part")
         if part is not None and key in self._open:
             self._fill(self._open[key], part)
             self._close(key)
 
     def _on_item_done(self, payload):
-        item = payload.get("item") or {}
-        output_index = payload.get("output_index")
-        if item.get("type") == "reasoning":
+        item = shape.obj(payload, "item", required=True)
+        output_index = _output_index(payload)
+        if shape.string(item, "type", "item") == "reasoning":
             self._reasoning_done(output_index, item)
         else:
             for slot, part in output_parts(item):
@@ -234,25 +250,31 @@ class StreamDecoder:
             self._close(key)
 
     def _reasoning_done(self, output_index, item: dict):
+        item_id = shape.string(item, "id", "item", default=None)
         for slot, thought in reasoning_thoughts(item):
-            self._fill(self._thought(output_index, slot, item.get("id")), thought)
+            self._fill(self._thought(output_index, slot, item_id), thought)
+        encrypted = shape.string(item, "encrypted_content", "item")
         held = self._held.pop(output_index, None)
         if held is None:  # no summary at all: the item is still one (empty) Thinking part
             held = (output_index, "summary", 0)
-            self._open_part(held, ir.Thinking(source=SOURCE, id=item.get("id")))
-        self._delta(self._open.get(held), "encrypted", item.get("encrypted_content"))
+            self._open_part(held, ir.Thinking(source=SOURCE, id=item_id))
+        self._delta(self._open.get(held), "encrypted", encrypted)
         self._close(held)
 
     def _on_finished(self, payload):
-        response = payload.get("response") or {}
+        response = shape.obj(payload, "response")
         self._start(response)
+        reason = stop_reason(response, bool(self._calls), "response")
+        usage = usage_from(shape.obj(response, "usage", "response"), "response.usage")
         for key in sorted(self._open, key=self._open.get):
             self._close(key)
-        self._events.append(ir.Finish(stop_reason(response, bool(self._calls)), usage_from(response.get("usage"))))
+        self._events.append(ir.Finish(reason, usage))
         self._ended = True
 
     def _on_failed(self, payload):
-        error = (payload.get("response") or {}).get("error")
+        # A failure already: fields of the wrong type fall back rather than hide the error behind another.
+        response = payload.get("response")
+        error = response.get("error") if isinstance(response, dict) else None
         error = error if isinstance(error, dict) else {}
         self._fail_with(error.get("code"), error.get("message"), "the upstream response failed")
 
@@ -265,6 +287,22 @@ class StreamDecoder:
         else:
             code, message = payload.get("code"), payload.get("message")
         self._fail_with(code, message, "the upstream stream reported an error")
+
+
+def _index(payload: dict, field: str) -> int:
+    return shape.integer(payload, field, required=True)
+
+
+def _output_index(payload: dict) -> int:
+    return _index(payload, "output_index")
+
+
+def _item_id(payload: dict) -> str | None:
+    return shape.string(payload, "item_id", default=None)
+
+
+def _delta_text(payload: dict) -> str:
+    return shape.string(payload, "delta", required=True)
 
 
 _HANDLERS = {
