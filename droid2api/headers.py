@@ -34,6 +34,8 @@ STAINLESS_DEFAULTS = {
     "x-stainless-timeout": "600",
 }
 
+FACTORY_CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key"})
+
 # Defaults for a non-Factory upstream's auth header, by dialect: (header, prefix).
 AUTH_DEFAULTS = {
     "anthropic": ("x-api-key", ""),
@@ -94,16 +96,35 @@ def factory_headers(route: Route, token: str, client_headers, user_agent: str, s
     return headers
 
 
-def standard_headers(route: Route, key: str, client_headers, stream: bool) -> dict:
-    config = route.config
-    default_header, default_prefix = AUTH_DEFAULTS[route.dialect]
+def _auth_header(config, dialect: str) -> tuple:
+    """(header name, value prefix) an upstream's key travels in."""
+    default_header, default_prefix = AUTH_DEFAULTS[dialect]
     header = config.auth_header or default_header
     prefix = config.auth_prefix if config.auth_prefix is not None else default_prefix
+    return header.lower(), prefix
+
+
+def credential_headers(route: Route) -> frozenset:
+    """Names of the headers whose values the logs must never show for this route.
+
+    The upstream's own auth header, whatever its name (``api-key`` for Azure),
+    and every header the operator configured: the gateway cannot tell a
+    secret there (``X-Portkey-Api-Key``) from a harmless one, so none is shown.
+    """
+    if route.factory or route.config is None:
+        return FACTORY_CREDENTIAL_HEADERS
+    header, _ = _auth_header(route.config, route.dialect)
+    return frozenset([header, *(name.lower() for name in route.config.headers)])
+
+
+def standard_headers(route: Route, key: str, client_headers, stream: bool) -> dict:
+    config = route.config
+    header, prefix = _auth_header(config, route.dialect)
     headers = {
         "accept": "text/event-stream" if stream else "application/json",
         "content-type": "application/json",
         "user-agent": f"droid2api/{__version__}",
-        header.lower(): prefix + key,
+        header: prefix + key,
     }
     if route.dialect == "anthropic":
         headers["anthropic-version"] = client_headers.get("anthropic-version") or ANTHROPIC_VERSION

@@ -36,8 +36,9 @@ def configure(dev_mode: bool):
     logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 
-def redact_value(name: str, value: str) -> str:
-    if name.lower() not in SECRET_HEADERS:
+def redact_value(name: str, value: str, secret_headers=frozenset()) -> str:
+    lowered = name.lower()
+    if lowered not in SECRET_HEADERS and lowered not in secret_headers:
         return value
     scheme, space, secret = value.partition(" ")
     if space and scheme.lower() in ("bearer", "basic"):
@@ -45,8 +46,9 @@ def redact_value(name: str, value: str) -> str:
     return f"<{fingerprint(value)}>"
 
 
-def redact_headers(headers) -> dict:
-    return {name: redact_value(name, value) for name, value in headers.items()}
+def redact_headers(headers, secret_headers=frozenset()) -> dict:
+    """``headers`` with every credential fingerprinted: the well-known auth headers plus ``secret_headers``."""
+    return {name: redact_value(name, value, secret_headers) for name, value in headers.items()}
 
 
 def redact_text(text: str) -> str:
@@ -54,13 +56,13 @@ def redact_text(text: str) -> str:
     return _KEY_PARAM.sub(lambda m: m.group(1) + "<redacted>", text)
 
 
-def dev_dump(title: str, headers=None, body: bytes | None = None):
-    """Log headers and body in dev mode; secrets are replaced by fingerprints."""
+def dev_dump(title: str, headers=None, body: bytes | None = None, *, secret_headers=frozenset()):
+    """Log headers and body in dev mode; secrets, and the values of ``secret_headers``, become fingerprints."""
     if not dev_log.isEnabledFor(logging.DEBUG):
         return
     lines = [redact_text(title)]
     if headers is not None:
-        lines += [f"  {name}: {value}" for name, value in redact_headers(headers).items()]
+        lines += [f"  {name}: {value}" for name, value in redact_headers(headers, secret_headers).items()]
     if body:
         text = body[:DEV_BODY_LIMIT].decode("utf-8", "replace")
         more = f" ... ({len(body) - DEV_BODY_LIMIT} more bytes)" if len(body) > DEV_BODY_LIMIT else ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 LEVELS = ("auto", "off", "low", "medium", "high", "xhigh")
 FORCED_LEVELS = ("low", "medium", "high", "xhigh")  # levels that override what the client asked
 
@@ -36,3 +38,27 @@ def effort_for(reasoning) -> str | None:
     if reasoning.effort:
         return reasoning.effort
     return effort_for_budget(reasoning.budget_tokens) if reasoning.budget_tokens else None
+
+
+def openai_off_effort(model: str) -> tuple:
+    """How to ask an OpenAI model (Responses or Chat) for no reasoning: (effort or None, loss or None).
+
+    Per the Responses API reference: gpt-5.1 and later take ``none``; earlier
+    gpt-5 models go no lower than ``minimal``; codex and o-series models no lower
+    than ``low``; gpt-5-pro only ``high``. Any other model is sent no effort at
+    all, which is right for models that never reason (gpt-4o, gpt-4.1, most
+    Chat providers) and the best the gateway can do for the rest.
+    """
+    name = (model or "").lower().rpartition("/")[2]  # "openai/gpt-5" on routers
+    match = re.match(r"gpt-(\d+)(?:\.(\d+))?", name)
+    if match and int(match.group(1)) >= 5:
+        if "-pro" in name:
+            return None, f"{model} only reasons at high effort; it cannot turn reasoning off"
+        if "codex" in name:
+            return "low", f"{model} reasons at least at low effort; it cannot turn reasoning off"
+        if int(match.group(1)) > 5 or int(match.group(2) or 0) >= 1:
+            return "none", None
+        return "minimal", f"{model} reasons at least at minimal effort; it cannot turn reasoning off"
+    if re.match(r"o\d", name):
+        return "low", f"{model} reasons at least at low effort; it cannot turn reasoning off"
+    return None, None

@@ -21,17 +21,21 @@ from .upstream import UpstreamBroken
 
 log = logging.getLogger(__name__)
 
-# Relayed bytes kept per stream: room for any end marker and, usually, the last event (the
-# Responses error event is numbered after it).
-STREAM_TAIL = 8192
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 # Upstream response headers a client may act on (rate limits, request ids); all others stay behind.
 _RELAYED_PREFIXES = ("anthropic-ratelimit-", "x-ratelimit-", "openai-", "x-request-id", "request-id",
-                     "retry-after", "anthropic-organization-id")
+                     "retry-after")
+# Among those, the operator's account ids: they identify whose upstream account serves the gateway.
+_WITHHELD = frozenset({"openai-organization", "openai-project", "anthropic-organization-id"})
 
 
 def relayed_headers(headers) -> dict:
-    return {name: value for name, value in headers.items() if name.lower().startswith(_RELAYED_PREFIXES)}
+    relayed = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered.startswith(_RELAYED_PREFIXES) and lowered not in _WITHHELD:
+            relayed[name] = value
+    return relayed
 
 
 def stream_response(chunks, headers: dict, status: int = 200,
@@ -45,36 +49,46 @@ def stream_response(chunks, headers: dict, status: int = 200,
 def passthrough_stream(upstream, dialect, dev: bool):
     """Relay an upstream event stream byte for byte; append an error event if it breaks off.
 
-    A stream that ends without the dialect's final event was cut short, even
-    if the connection closed politely, so it gets an error event too.
+    Each chunk is yielded as it arrives, unchanged; a copy goes through the SSE
+    decoder beside it, and the dialect's ``is_final_event`` judges each event
+    until one ends the stream. Deciding on events, not byte patterns, lets a
+    stream end the ways real servers end it (a Chat finish_reason without
+    ``[DONE]``, Responses events without ``event:`` lines). A stream that ends
+    without its final event was cut short, even if the connection closed
+    politely, so it gets an error event too.
     """
-    markers = dialect.STREAM_END_MARKERS
+    is_final_event = dialect.is_final_event
+    events = SSEDecoder()
     finished = False
-    tail = bytearray()  # the last relayed bytes: a marker may span several reads
+    last_data = ""  # the last complete event: the Responses error event is numbered after it
     seen = bytearray() if dev else None
     try:
         for chunk in upstream.iter_bytes():
-            tail += chunk
             if not finished:
-                finished = _has_marker(tail, len(chunk), markers)
-            del tail[:-STREAM_TAIL]
+                finished, last_data = _judge(events.feed(chunk), is_final_event, last_data)
             if seen is not None and len(seen) < DEV_BODY_LIMIT:
                 seen += chunk
             yield chunk
+        if not finished:  # an upstream may leave its last event without the blank line that ends it
+            finished, last_data = _judge(events.close(), is_final_event, last_data)
         if not finished:
             raise UpstreamBroken(502, f"upstream {upstream.name} ended its stream before the final event")
     except UpstreamBroken as e:
         log.warning("stream from %s failed: %s", upstream.name, e.message)
-        yield dialect.stream_error(e, bytes(tail))
+        yield dialect.stream_error(e, last_data)
     finally:
         upstream.close()
         if seen is not None:
             dev_dump(f"<- {upstream.name} stream (relayed)", None, bytes(seen))
 
 
-def _has_marker(tail: bytearray, new: int, markers) -> bool:
-    """Whether a marker ends in the ``new`` bytes just added to ``tail`` (searching only where it can)."""
-    return any(tail.find(marker, max(0, len(tail) - new - len(marker) + 1)) >= 0 for marker in markers)
+def _judge(events: list, is_final_event, last_data: str) -> tuple:
+    """(whether one of ``events`` ends the stream, the data of the last one looked at)."""
+    for name, data in events:
+        last_data = data
+        if is_final_event(name, data):
+            return True, last_data
+    return False, last_data
 
 
 def decode_stream(upstream, decoder):

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 POOL_SIZE = 64  # concurrent connections per upstream and proxy; gevent runs many requests per worker
 READ_SIZE = 65536
+REFRESH_TIMEOUT = (5.0, 15.0)  # connect, read: WorkOS answers a token refresh in well under a second
 
 
 class UpstreamBroken(GatewayError):
@@ -113,7 +114,9 @@ class UpstreamClient:
         proxy = self._next_proxy()
         session = self._session("workos", proxy)
         try:
-            response = session.post(url, data=data, timeout=self.timeout, allow_redirects=False)
+            # Its own short timeouts: a refresh runs on a request's path, which must not wait the
+            # long read timeout meant for model streams.
+            response = session.post(url, data=data, timeout=REFRESH_TIMEOUT, allow_redirects=False)
         except requests.RequestException as e:
             raise GatewayError(502, f"cannot reach {_host(url)}: {_reason(e)}") from None
         try:

@@ -21,7 +21,7 @@ from droid2api import credentials
 from droid2api.config import UpstreamConfig
 from droid2api.credentials import WORKOS_URL, Credentials, RefreshingToken, factory_credential
 from droid2api.errors import GatewayError
-from droid2api.upstream import UpstreamClient
+from droid2api.upstream import REFRESH_TIMEOUT, UpstreamClient
 
 from .helpers import app_for, base_config
 
@@ -396,7 +396,17 @@ def test_refresh_goes_through_the_configured_proxies():
     sent = [c.request.req_kwargs["proxies"] for c in responses.calls]
     assert sent == [{"http": "http://user:pass@proxy-a:8080", "https": "http://user:pass@proxy-a:8080"},
                     {"http": "http://proxy-b:3128", "https": "http://proxy-b:3128"}]
-    assert responses.calls[0].request.req_kwargs["timeout"] == (5, 30)
+
+
+
+@responses.activate
+def test_refresh_has_its_own_short_timeouts_not_the_stream_read_timeout():
+    # A refresh runs on a client's request path: it must not wait the 600 s meant for model streams.
+    responses.post(WORKOS_URL, json={"access_token": "a", "refresh_token": "r"})
+    UpstreamClient([], 10, 600).post_form(WORKOS_URL, {"refresh_token": "x"})
+    connect, read = responses.calls[0].request.req_kwargs["timeout"]
+    assert (connect, read) == REFRESH_TIMEOUT
+    assert connect <= 10 and read <= 30
 
 
 # -- workers racing -----------------------------------------------------------------------------

@@ -426,7 +426,7 @@ def test_generation_config_tool_choice_and_factory_model():
     ("gemini-3-pro-preview", ir.Reasoning(budget_tokens=2000), {"includeThoughts": True, "thinkingLevel": "LOW"}),
     ("gemini-2.5-pro", ir.Reasoning("high"), {"includeThoughts": True, "thinkingBudget": 24576}),
     ("gemini-2.5-flash", ir.Reasoning("low", budget_tokens=5000), {"includeThoughts": True, "thinkingBudget": 5000}),
-    ("gemini-2.5-pro", ir.Reasoning("none"), None),
+    ("gemini-2.5-pro", ir.Reasoning("none"), {"includeThoughts": False, "thinkingBudget": 128}),
     ("gemini-3-pro-preview", None, None),
 ])
 def test_thinking_config_per_model_family(model, reasoning, expected):

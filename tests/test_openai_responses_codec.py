@@ -492,7 +492,7 @@ def test_options():
 
 
 @pytest.mark.parametrize("reasoning, expected", [
-    (ir.Reasoning(effort="none"), None),
+    (ir.Reasoning(effort="none"), {"effort": "minimal"}),  # gpt-5 goes no lower; tests/test_reasoning_off.py
     (ir.Reasoning(effort="minimal"), {"effort": "minimal", "summary": "auto"}),
     (ir.Reasoning(effort="xhigh", summary="concise"), {"effort": "xhigh", "summary": "concise"}),
     (ir.Reasoning(budget_tokens=10000), {"effort": "medium", "summary": "auto"}),

@@ -3,8 +3,8 @@
 Every dialect package exposes the same names, so the request path never
 branches on which one it holds:
 
-* ``NAME``, ``STREAM_END_MARKERS``, ``apply_policies(body, route, system_prompt)`` — passthrough;
-* ``error_body(err)``, ``is_error_body(body)``, ``stream_error(err, tail)``,
+* ``NAME``, ``is_final_event(name, data)``, ``apply_policies(body, route, system_prompt)`` — passthrough;
+* ``error_body(err)``, ``is_error_body(body)``, ``stream_error(err, last_data)``,
   ``parse_error(status, raw, headers, upstream)``;
 * ``encode_request(request, losses, route)``, ``decode_response(body)``, ``StreamDecoder`` — upstream side;
 * ``decode_request(body)``, ``encode_response(response, model)``, ``StreamEncoder`` — client side,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+import openai
 import pytest
 
 from tests.fake_upstream import sse_chunks
@@ -15,7 +16,7 @@ from tests.helpers import RECORDED, exchanges, recorded, recorded_json
 
 from .checks import STREAMED, assert_streamed_as_produced
 from .client import in_pieces, post
-from .servers import ANTHROPIC_PATH, RESPONSES_PATH
+from .servers import ANTHROPIC_PATH, RESPONSES_PATH, SDK_OPTIONS
 
 CHAT_PATH = "/api/llm/o/v1/chat/completions"
 # (exchange, gateway endpoint, model, path the fake upstream answers on)
@@ -56,6 +57,30 @@ def test_final_event_cut_into_small_pieces_is_still_complete(gateway, upstream, 
     exchange = post(gateway.url + endpoint, {**recorded_json(f"{name}.request.json"), "model": model})
 
     assert exchange.read() == raw
+
+
+def test_chat_stream_that_ends_without_done_is_a_good_answer_for_the_strict_sdk(gateway, upstream):
+    # Several providers end a Chat stream with the finish_reason chunk (and the usage chunk) and
+    # never send "data: [DONE]"; the answer is complete, so no error may follow it.
+    name = "openai__test_run_stream_sync_streams_real_model.1"
+    raw = recorded(f"{name}.response.sse")
+    raw = raw[:raw.rindex(b"data: [DONE]")]
+    request = {**recorded_json(f"{name}.request.json"), "model": "glm-test"}
+    for _ in range(2):
+        upstream.reply_sse(CHAT_PATH, raw)
+
+    received = post(gateway.url + "/v1/chat/completions", request).read()
+    client = openai.OpenAI(base_url=gateway.url + "/v1", **SDK_OPTIONS)
+    try:
+        chunks = list(client.chat.completions.create(**request))
+    finally:
+        client.close()
+
+    assert received == raw
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices) == \
+        "The capital of the UK is London."
+    assert [chunk.choices[0].finish_reason for chunk in chunks if chunk.choices][-1] == "stop"
+    assert chunks[-1].usage.total_tokens == 87
 
 
 @pytest.mark.parametrize("endpoint, model, path, name", STREAMED, ids=["messages", "responses"])

@@ -1,7 +1,7 @@
 """Anthropic Messages: /v1/messages bodies, responses, stream events and errors."""
 
 from .errors import error_body, is_error_body, parse_error, stream_error
-from .passthrough import STREAM_END_MARKERS, apply_policies
+from .passthrough import apply_policies, is_final_event
 from .request import encode_request
 from .response import decode_response
 from .stream import StreamDecoder

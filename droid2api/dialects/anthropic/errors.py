@@ -16,7 +16,7 @@ def is_error_body(body) -> bool:
     return isinstance(body, dict) and body.get("type") == "error" and isinstance(body.get("error"), dict)
 
 
-def stream_error(error: GatewayError, tail: bytes = b"") -> bytes:
+def stream_error(error: GatewayError, last_data: str = "") -> bytes:
     return encode_event(dumps(error_body(error)), "error")
 
 

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 from ...reasoning import FORCED_LEVELS, THINKING_BUDGETS
+from ...wire import loads_or_none
 
 ANSWER_ROOM = 4096  # tokens left for the answer when max_tokens has to grow past the thinking budget
 MIN_THINKING_TOP_P = 0.95  # Anthropic takes top_p from 0.95 to 1 while thinking
 
-# End markers of a complete Messages stream, looked for in the relayed bytes. They start at a line
-# break, which JSON text cannot hold unescaped, so an answer that merely mentions them does not count.
-STREAM_END_MARKERS = (b"\nevent: message_stop", b"\nevent: error")
+FINAL_EVENTS = frozenset({"message_stop", "error"})
+
+
+def is_final_event(name: str | None, data: str) -> bool:
+    """Whether this event ends a complete Messages stream: ``message_stop``, or an ``error``.
+
+    The event name decides; a server that sends data lines only is judged by
+    its payload's ``type``, parsed only when one of those names occurs in it
+    as a JSON string (model text holds its quotes escaped, so cannot fake it).
+    """
+    if name:
+        return name in FINAL_EVENTS
+    if '"message_stop"' not in data and '"error"' not in data:
+        return False
+    payload = loads_or_none(data)
+    return isinstance(payload, dict) and payload.get("type") in FINAL_EVENTS
 
 
 def apply_policies(body: dict, route, system_prompt: str, *, count_tokens: bool = False) -> dict:

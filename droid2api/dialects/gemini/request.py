@@ -85,9 +85,33 @@ def thinking_config(model: str, effort: str | None, budget: int | None) -> dict:
     return config
 
 
+def thinking_off(model: str) -> tuple:
+    """(thinkingConfig that stops or least-thinks, loss or None) for a Gemini model asked not to reason.
+
+    Gemini 2.5 Flash and Flash-Lite stop at ``thinkingBudget: 0``; 2.5 Pro
+    cannot stop and goes no lower than 128 tokens; Gemini 3 always thinks, at
+    ``MINIMAL`` on Flash and ``LOW`` on Pro. Earlier models never think.
+    """
+    major, minor = _version(model)
+    if major >= 3:
+        level = "MINIMAL" if "flash" in model else "LOW"
+        return ({"thinkingLevel": level, "includeThoughts": False},
+                f"{model} cannot turn thinking off; it thinks at its lowest level, {level}")
+    if (major, minor) >= (2, 5):
+        if "pro" in model:
+            return ({"thinkingBudget": 128, "includeThoughts": False},
+                    f"{model} cannot turn thinking off; it thinks with its smallest budget, 128 tokens")
+        return {"thinkingBudget": 0}, None
+    return None, None
+
+
 def _major_version(model: str) -> int:
-    match = re.search(r"gemini-(\d+)", model or "")
-    return int(match.group(1)) if match else 0
+    return _version(model)[0]
+
+
+def _version(model: str) -> tuple:
+    match = re.search(r"gemini-(\d+)(?:\.(\d+))?", model or "")
+    return (int(match.group(1)), int(match.group(2) or 0)) if match else (0, 0)
 
 
 # -- contents -----------------------------------------------------------------
@@ -236,7 +260,8 @@ def _tools(tools: list, losses: list) -> list:
         declaration = {"name": tool.name}
         if tool.description is not None:
             declaration["description"] = tool.description
-        parameters = clean_schema(tool.parameters, losses, f"tools[{index}].parameters")
+        parameters = clean_schema(tool.parameters, losses, f"tools[{index}].parameters",
+                                  owner=f"the parameters schema of tool {tool.name!r}")
         if parameters.get("properties") or parameters.get("anyOf"):
             declaration["parameters"] = parameters  # a function without parameters leaves them out
         if tool.strict:
@@ -264,9 +289,16 @@ def _generation_config(request: ir.Request, losses: list, model: str) -> dict:
     if response_format is not None and response_format.type in ("json_object", "json_schema"):
         config["responseMimeType"] = "application/json"
         if response_format.type == "json_schema" and response_format.schema:
-            config["responseSchema"] = clean_schema(response_format.schema, losses, "response_format.schema")
+            config["responseSchema"] = clean_schema(response_format.schema, losses, "response_format.schema",
+                                                    owner="the response_format schema")
     reasoning = request.reasoning
-    if reasoning is not None and reasoning.effort != "none":
+    if reasoning is not None and reasoning.effort == "none":
+        off, loss = thinking_off(model)
+        if off is not None:
+            config["thinkingConfig"] = off
+        if loss:
+            losses.append(ir.Loss("reasoning", loss))
+    elif reasoning is not None:
         config["thinkingConfig"] = thinking_config(model, reasoning.effort, reasoning.budget_tokens)
     return config
 

@@ -17,7 +17,7 @@ def is_error_body(body) -> bool:
     return isinstance(body, dict) and isinstance(body.get("error"), dict)
 
 
-def stream_error(error: GatewayError, tail: bytes = b"") -> bytes:
+def stream_error(error: GatewayError, last_data: str = "") -> bytes:
     # The openai SDKs raise APIError on a data payload holding "error".
     return encode_event(dumps(error_body(error)))
 

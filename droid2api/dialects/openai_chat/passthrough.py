@@ -2,11 +2,40 @@
 
 from __future__ import annotations
 
-from ...reasoning import FORCED_LEVELS
+import logging
+import re
 
-# End markers of a complete Chat stream. "[DONE]" counts only at the start of a data line: model text
-# may say it too, but cannot hold an unescaped line break.
-STREAM_END_MARKERS = (b"\ndata: [DONE]", b"\ndata:[DONE]", b'{"error"')
+from ...reasoning import FORCED_LEVELS, openai_off_effort
+from ...wire import loads_or_none
+
+log = logging.getLogger(__name__)
+
+# Every chunk carries "finish_reason", mostly as null (some servers send ""): only another value is worth
+# parsing the chunk for.
+_FINISH_REASON_SET = re.compile(r'"finish_reason"\s*:\s*(?!null|"")\S')
+
+
+def is_final_event(name: str | None, data: str) -> bool:
+    """Whether this event ends a complete Chat stream: ``[DONE]``, a choice's finish_reason, or an error.
+
+    Several providers end with the finish_reason chunk and never send
+    ``[DONE]``. A chunk is parsed only when a set finish_reason or an
+    "error" key occurs in it: model text holds its quotes escaped, so a
+    delta that merely says ``"finish_reason": "stop"`` or ``[DONE]`` cannot
+    match, and the parse settles the rest.
+    """
+    if data.strip() == "[DONE]":
+        return True
+    if '"error"' not in data and _FINISH_REASON_SET.search(data) is None:
+        return False
+    payload = loads_or_none(data)
+    if not isinstance(payload, dict):
+        return False
+    if payload.get("error"):  # what the openai SDKs raise on
+        return True
+    choices = payload.get("choices")
+    return isinstance(choices, list) and any(
+        isinstance(choice, dict) and choice.get("finish_reason") for choice in choices)
 
 
 def apply_policies(body: dict, route, system_prompt: str) -> dict:
@@ -20,6 +49,11 @@ def apply_policies(body: dict, route, system_prompt: str) -> dict:
     if level == "off":
         body.pop("reasoning_effort", None)
         body.pop("reasoning", None)
+        effort, loss = openai_off_effort(route.upstream_model)  # the same mapping the request encoder uses
+        if effort:
+            body["reasoning_effort"] = effort
+        if loss:
+            log.debug("reasoning off for %s: %s", route.requested, loss)
     elif level in FORCED_LEVELS:
         body.pop("reasoning", None)
         body["reasoning_effort"] = level

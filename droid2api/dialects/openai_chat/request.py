@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ... import ir
 from ...errors import GatewayError
-from ...reasoning import effort_for
+from ...reasoning import effort_for, openai_off_effort
 from .schema import NAME
 
 _SAMPLING = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "seed", "user", "metadata")
@@ -37,7 +37,12 @@ def encode_request(request: ir.Request, losses: list, route=None) -> dict:
         body["parallel_tool_calls"] = request.parallel_tool_calls
     if request.response_format is not None:
         body["response_format"] = _response_format(request.response_format)
-    effort = effort_for(request.reasoning)
+    if request.reasoning is not None and request.reasoning.effort == "none":
+        effort, loss = openai_off_effort(request.model)
+        if loss:
+            losses.append(ir.Loss("reasoning", loss))
+    else:
+        effort = effort_for(request.reasoning)
     if effort:
         body["reasoning_effort"] = effort
     if request.source == NAME:

@@ -2,24 +2,55 @@
 
 from __future__ import annotations
 
-from ...reasoning import FORCED_LEVELS
-from .request import join_texts
+import logging
+import re
 
-# End markers of a complete Responses stream: the event line, or the event's own "type" for servers
-# that send data lines only. Neither can occur in model text, where line breaks and quotes are escaped.
-STREAM_END_MARKERS = (b"\nevent: response.completed", b"\nevent: response.incomplete", b"\nevent: response.failed",
-                      b"\nevent: error", b'"type":"response.completed"', b'"type":"response.incomplete"',
-                      b'"type":"response.failed"', b'"type":"error"')
+from ...reasoning import FORCED_LEVELS
+from ...errors import GatewayError
+from ...validation import json_type
+from ...wire import loads_or_none
+from .request import join_texts, off_reasoning
+
+log = logging.getLogger(__name__)
+
+FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
+# Not a bare '"error"': the response object in every response.created event holds "error": null.
+_FINAL_TYPE = re.compile(r'"type"\s*:\s*"(?:response\.(?:completed|incomplete|failed)|error)"')
+
+
+def is_final_event(name: str | None, data: str) -> bool:
+    """Whether this event ends a complete Responses stream: completed, incomplete, failed, or an error.
+
+    The event name decides; a server that sends data lines only is judged by
+    its payload's own ``type`` (``"type":"x"`` or ``"type": "x"``), parsed only
+    when one of those names occurs in it as a JSON string: model text holds
+    its quotes escaped, so cannot fake one.
+    """
+    if name:
+        return name in FINAL_EVENTS
+    if _FINAL_TYPE.search(data) is None:
+        return False
+    payload = loads_or_none(data)
+    return isinstance(payload, dict) and payload.get("type") in FINAL_EVENTS
 
 
 def apply_policies(body: dict, route, system_prompt: str) -> dict:
     body["model"] = route.upstream_model
     if system_prompt:
         instructions = body.get("instructions")
+        if instructions is not None and not isinstance(instructions, str):
+            raise GatewayError(400, f"instructions must be a string, not {json_type(instructions)}",
+                               param="instructions")
         body["instructions"] = join_texts([system_prompt, instructions]) if instructions else system_prompt
     level = route.model.reasoning
     if level == "off":
+        losses = []
+        off = off_reasoning(route.upstream_model, losses)
         body.pop("reasoning", None)
+        if off is not None:
+            body["reasoning"] = off
+        for loss in losses:
+            log.debug("reasoning off for %s: %s", route.requested, loss.reason)
     elif level in FORCED_LEVELS:
         body["reasoning"] = {"effort": level, "summary": "auto"}
     if route.model.fast and "service_tier" not in body:

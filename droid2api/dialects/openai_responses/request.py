@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ... import ir
 from ...errors import require_one_choice
-from ...reasoning import effort_for
+from ...reasoning import effort_for, openai_off_effort
 from .response import SOURCE
 
 NAME = "openai_responses"  # this dialect, as ir.Request.source names it
@@ -43,10 +43,11 @@ def encode_request(request: ir.Request, losses: list, route) -> dict:
     _put(body, "user", request.user)
     if request.response_format is not None:
         body["text"] = {"format": _text_format(request.response_format, losses)}
-    reasoning = _reasoning(request.reasoning)
+    reasoning = _reasoning(request.reasoning, request.model, losses)
     if reasoning is not None:
         body["reasoning"] = reasoning
-        body["include"] = ["reasoning.encrypted_content"]
+        if reasoning.get("effort") != "none":
+            body["include"] = ["reasoning.encrypted_content"]
     for name, reason in _UNSUPPORTED.items():
         if getattr(request, name) is not None:
             losses.append(ir.Loss(name, reason))
@@ -258,10 +259,20 @@ def _text_format(response_format: ir.ResponseFormat, losses: list) -> dict:
     return encoded
 
 
-def _reasoning(reasoning: ir.Reasoning | None) -> dict | None:
-    if reasoning is None or reasoning.effort == "none":
+def _reasoning(reasoning: ir.Reasoning | None, model: str, losses: list) -> dict | None:
+    if reasoning is None:
         return None
+    if reasoning.effort == "none":
+        return off_reasoning(model, losses)
     effort = effort_for(reasoning)  # None: reasoning on at the model's default effort
     encoded = {"effort": effort} if effort else {}
     encoded["summary"] = reasoning.summary or "auto"
     return encoded
+
+
+def off_reasoning(model: str, losses: list) -> dict | None:
+    """The ``reasoning`` object that turns reasoning off, or as low as ``model`` goes (noting the loss)."""
+    effort, loss = openai_off_effort(model)
+    if loss:
+        losses.append(ir.Loss("reasoning", loss))
+    return {"effort": effort} if effort else None
