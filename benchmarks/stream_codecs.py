@@ -16,11 +16,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from droid2api.dialects import BY_TYPE, openai_chat  # noqa: E402
+from droid2api import ir  # noqa: E402
+from droid2api.dialects import BY_NAME, openai_chat  # noqa: E402
 from droid2api.sse import SSEDecoder  # noqa: E402
 
 RECORDED = Path(__file__).resolve().parents[1] / "tests" / "recorded"
-PROVIDERS = {"anthropic": "anthropic", "openai_responses": "openai", "google": "google", "openai": "common"}
+# The recordings' provider names, and the dialect each speaks.
+PROVIDERS = {"anthropic": ir.Dialect.ANTHROPIC, "openai_responses": ir.Dialect.RESPONSES, "google": ir.Dialect.GEMINI,
+             "openai": ir.Dialect.CHAT}
 MIN_SECONDS = 0.5
 
 
@@ -31,7 +34,7 @@ def chunks_of(raw: bytes, size: int = 512) -> list:
 
 def convert(chunks, dialect) -> int:
     """Run one stream through decode + encode; return the number of upstream SSE events."""
-    sse, decoder, encoder = SSEDecoder(), dialect.StreamDecoder(), openai_chat.StreamEncoder("m", True)
+    sse, decoder, encoder = SSEDecoder(), dialect.StreamDecoder(), openai_chat.StreamEncoder("m", ir.Request("m", include_usage=True))
     count = 0
     for chunk in chunks:
         for name, data in sse.feed(chunk):
@@ -45,7 +48,7 @@ def convert(chunks, dialect) -> int:
 
 def measure(path: Path) -> tuple:
     provider = path.name.split("__", 1)[0]
-    dialect = BY_TYPE[PROVIDERS[provider]]
+    dialect = BY_NAME[PROVIDERS[provider]]
     chunks = chunks_of(path.read_bytes())
     events = convert(chunks, dialect)
     runs, started = 0, time.process_time()
@@ -93,7 +96,7 @@ def main():
     worst = worst_relay = 0.0
     for path in sorted(RECORDED.glob("*.response.sse")):
         provider, events, rate, micros = measure(path)
-        relay = per_event(judge, chunks_of(path.read_bytes()), BY_TYPE[PROVIDERS[provider]])
+        relay = per_event(judge, chunks_of(path.read_bytes()), BY_NAME[PROVIDERS[provider]])
         worst, worst_relay = max(worst, micros), max(worst_relay, relay)
         print(f"{path.name:<72} {events:>6} {rate:>10,.0f} {micros:>9.1f} {relay:>9.1f}")
     print(f"\nslowest: {worst:.1f} µs of CPU per upstream event (target: well under 100 µs)")

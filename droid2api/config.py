@@ -17,12 +17,16 @@ from importlib import resources
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from .ir import Dialect
 from .reasoning import LEVELS as REASONING_LEVELS
 from .validation import error_paths
 
 log = logging.getLogger(__name__)
 
 MODEL_TYPES = ("anthropic", "openai", "common", "google")
+# The config's words for the dialects (the Node droid2api's), mapped once to the names code uses.
+DIALECT_OF_TYPE = {"anthropic": Dialect.ANTHROPIC, "openai": Dialect.RESPONSES, "common": Dialect.CHAT,
+                   "google": Dialect.GEMINI}
 DEFAULT_PROVIDER = {"anthropic": "anthropic", "openai": "openai", "google": "google", "common": "fireworks"}
 DEFAULT_USER_AGENT = "factory-cli/0.84.0"
 
@@ -55,6 +59,11 @@ class ModelConfig:
     upstream: str | None = None  # name of an entry in `upstreams`; else the Factory endpoint of `type`
     upstream_model: str | None = None  # the name the upstream knows the model by
     max_tokens: int | None = None
+
+    @property
+    def dialect(self) -> str:
+        """The Dialect its upstream speaks."""
+        return DIALECT_OF_TYPE[self.type]
 
 
 @dataclass

@@ -15,7 +15,7 @@ from flask import Response
 from . import ir
 from .access import AccessGuard, Incoming
 from .credentials import Credentials, factory_credential
-from .dialects import BY_TYPE
+from .dialects import BY_NAME, FRONTS
 from .dialects.shape import ShapeError
 from .errors import GatewayError
 from .headers import credential_headers, factory_headers, standard_headers
@@ -60,6 +60,21 @@ class Gateway:
         dev_dump(f"<- {route.upstream} {upstream.status}", upstream.headers)
         return upstream
 
+    # -- the one decision: relay or convert ---------------------------------
+
+    def handle(self, front, route: Route, body: dict, incoming: Incoming, *, count_tokens: bool = False) -> Response:
+        """Serve a client of the ``front`` dialect: relay to an upstream of the same dialect, else convert."""
+        if route.dialect == front.NAME:
+            return self.passthrough(front, route, body, incoming, count_tokens=count_tokens)
+        if front not in FRONTS:  # this endpoint cannot convert yet
+            raise GatewayError(400, f"model {route.requested!r} has a {route.dialect} upstream, and this endpoint "
+                                    f"serves only {front.NAME} upstreams so far; use /v1/chat/completions for it",
+                               param="model")
+        if count_tokens:
+            raise GatewayError(400, f"counting tokens for model {route.requested!r} is not available: its upstream "
+                                    f"speaks {route.dialect}", param="model")
+        return self.convert(front, route, front.decode_request(body), incoming)
+
     # -- same dialect: relay bytes ------------------------------------------
 
     def passthrough(self, dialect, route: Route, body: dict, incoming: Incoming, *,
@@ -92,7 +107,7 @@ class Gateway:
 
     def convert(self, front, route: Route, request: ir.Request, incoming: Incoming) -> Response:
         """Send ``request`` to an upstream of another dialect and answer in the ``front`` dialect."""
-        dialect = BY_TYPE[route.dialect]
+        dialect = BY_NAME[route.dialect]
         self.policy.apply(request, route)
         losses = []
         body = dialect.encode_request(request, losses, route)
@@ -117,7 +132,7 @@ class Gateway:
             dev_dump(f"<- {route.upstream} body", None, raw)
             events = ir.response_events(_decode_response(dialect, raw, route.upstream))
         if request.stream:
-            encoder = front.StreamEncoder(route.requested, request.include_usage)
+            encoder = front.StreamEncoder(route.requested, request)
             return stream_response(converted_stream(upstream, events, encoder), headers)
         try:
             response = _accumulate(events)

@@ -15,6 +15,7 @@ import uuid
 
 from . import __version__
 from .credentials import jwt_claims
+from .ir import Dialect
 from .policy import Route
 from .reasoning import FORCED_LEVELS
 
@@ -38,10 +39,10 @@ FACTORY_CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key"})
 
 # Defaults for a non-Factory upstream's auth header, by dialect: (header, prefix).
 AUTH_DEFAULTS = {
-    "anthropic": ("x-api-key", ""),
-    "google": ("x-goog-api-key", ""),
-    "openai": ("Authorization", "Bearer "),
-    "common": ("Authorization", "Bearer "),
+    Dialect.ANTHROPIC: ("x-api-key", ""),
+    Dialect.GEMINI: ("x-goog-api-key", ""),
+    Dialect.RESPONSES: ("Authorization", "Bearer "),
+    Dialect.CHAT: ("Authorization", "Bearer "),
 }
 
 
@@ -68,7 +69,7 @@ def client_version(user_agent: str) -> str:
 
 def factory_headers(route: Route, token: str, client_headers, user_agent: str, stream: bool) -> dict:
     headers = {
-        "accept": "*/*" if route.dialect == "google" else "application/json",
+        "accept": "*/*" if route.dialect == Dialect.GEMINI else "application/json",
         "content-type": "application/json",
         "authorization": f"Bearer {token}",
         "user-agent": user_agent,
@@ -82,7 +83,7 @@ def factory_headers(route: Route, token: str, client_headers, user_agent: str, s
     org = jwt_claims(token).get("external_org_id")
     if isinstance(org, str) and org:
         headers["x-factory-org-id"] = org
-    if route.dialect == "anthropic":
+    if route.dialect == Dialect.ANTHROPIC:
         headers["anthropic-version"] = client_headers.get("anthropic-version") or ANTHROPIC_VERSION
         headers["x-api-key"] = "placeholder"
         for name, default in STAINLESS_DEFAULTS.items():
@@ -126,7 +127,7 @@ def standard_headers(route: Route, key: str, client_headers, stream: bool) -> di
         "user-agent": f"droid2api/{__version__}",
         header: prefix + key,
     }
-    if route.dialect == "anthropic":
+    if route.dialect == Dialect.ANTHROPIC:
         headers["anthropic-version"] = client_headers.get("anthropic-version") or ANTHROPIC_VERSION
         beta = anthropic_beta(client_headers.get("anthropic-beta"), route.model.reasoning,
                               factory=False, fast=route.model.fast)

@@ -15,9 +15,9 @@ Conventions that all codecs share:
   as disjoint numbers, adds and subtracts at its edge.
 * Tool call arguments are kept as the JSON *text* the model produced, so that
   streamed fragments concatenate into exactly what a non-streamed call returns.
-* ``Thinking.source`` names the dialect whose signature / encrypted content
-  the part carries; an encoder only sends those opaque blobs back to the
-  dialect that made them.
+* ``Thinking.source`` names the dialect (a ``Dialect`` value) whose signature /
+  encrypted content the part carries; an encoder only sends those opaque blobs
+  back to the dialect that made them.
 * Stop reasons: end_turn, max_tokens, stop_sequence, tool_use, content_filter,
   refusal, pause_turn, error.
 """
@@ -25,6 +25,18 @@ Conventions that all codecs share:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+
+
+class Dialect:
+    """The one name each wire dialect has in code (``Thinking.source``, ``Request.source``, a dialect
+    package's ``NAME``). Config's model ``type`` words (anthropic, openai, common, google) are mapped to
+    these once, in config.py, and compared nowhere else."""
+
+    ANTHROPIC = "anthropic"
+    RESPONSES = "openai_responses"
+    CHAT = "openai_chat"
+    GEMINI = "gemini"
+    ALL = (ANTHROPIC, RESPONSES, CHAT, GEMINI)
 
 # -- content parts ----------------------------------------------------------
 

@@ -12,15 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import ir
+from .ir import Dialect
 from .config import ModelConfig, Settings, UpstreamConfig
 from .errors import GatewayError
 from .reasoning import FORCED_LEVELS, THINKING_BUDGETS
 
-# The path each dialect's generate call appends to a base URL.
+# The path each dialect's generate call appends to a base URL (Gemini's names the model: see generate_url).
 GENERATE_PATHS = {
-    "anthropic": "/v1/messages",
-    "openai": "/responses",
-    "common": "/chat/completions",
+    Dialect.ANTHROPIC: "/v1/messages",
+    Dialect.RESPONSES: "/responses",
+    Dialect.CHAT: "/chat/completions",
 }
 
 
@@ -37,7 +38,8 @@ class Route:
 
     @property
     def dialect(self) -> str:
-        return self.model.type
+        """The Dialect the upstream speaks."""
+        return self.model.dialect
 
     @property
     def fast(self) -> bool:
@@ -48,7 +50,7 @@ class Route:
         return self.model.upstream_model or self.model.id
 
     def generate_url(self, stream: bool) -> str:
-        if self.dialect != "google":
+        if self.dialect != Dialect.GEMINI:
             return self.url if self.factory else _join(self.url, GENERATE_PATHS[self.dialect])
         if self.factory:
             return self.url  # Factory's /g/v1/generate takes the model in the body

@@ -535,7 +535,7 @@ def test_forced_tool_turns_thinking_off(choice):
 
 def test_tool_loop_without_anthropic_thinking_turns_thinking_off():
     history = [user(ir.Text("Weather?")),
-               assistant(ir.Thinking("I should call it", source="openai", id="rs_1"),
+               assistant(ir.Thinking("I should call it", source="openai_responses", id="rs_1"),
                          ir.ToolCall("call_1", "weather", "{}")),
                user(ir.ToolResult("call_1", [ir.Text("sunny")]))]
     body, losses = encode(ir.Request(model="claude-x", reasoning=ir.Reasoning(effort="low"), messages=history))
@@ -548,8 +548,8 @@ def test_tool_loop_without_anthropic_thinking_turns_thinking_off():
 
 
 @pytest.mark.parametrize("thinking, reason", [
-    (ir.Thinking("plan", source="openai", encrypted="gAAA", id="rs_1"), "openai-made"),
-    (ir.Thinking("plan", signature="CiQB", source="google"), "google-made"),
+    (ir.Thinking("plan", source="openai_responses", encrypted="gAAA", id="rs_1"), "openai_responses-made"),
+    (ir.Thinking("plan", signature="CiQB", source="gemini"), "gemini-made"),
     (ir.Thinking("plan"), "unknown-made"),
     (ir.Thinking("plan", source="anthropic"), "unsigned"),
 ])

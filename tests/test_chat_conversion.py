@@ -15,17 +15,17 @@ import pytest
 from openai.types.chat import ChatCompletion
 
 from droid2api import ir
-from droid2api.dialects import BY_TYPE, openai_chat
+from droid2api.dialects import BY_NAME, openai_chat
 from droid2api.sse import iter_events
 
 from .helpers import chat_assemble, exchanges, recorded, recorded_json
 
-TYPES = {"anthropic": "anthropic", "openai_responses": "openai", "google": "google"}
-RECORDINGS = [(provider, name) for provider in TYPES for name in exchanges(provider)]
+DIALECTS = {"anthropic": ir.Dialect.ANTHROPIC, "openai_responses": ir.Dialect.RESPONSES, "google": ir.Dialect.GEMINI}
+RECORDINGS = [(provider, name) for provider in DIALECTS for name in exchanges(provider)]
 
 
 def upstream_events(provider: str, name: str) -> list:
-    dialect = BY_TYPE[TYPES[provider]]
+    dialect = BY_NAME[DIALECTS[provider]]
     json_path = f"{name}.response.json"
     try:
         body = recorded_json(json_path)
@@ -38,7 +38,7 @@ def upstream_events(provider: str, name: str) -> list:
 
 
 def stream_as_chat(events) -> bytes:
-    encoder = openai_chat.StreamEncoder("client-model", include_usage=True)
+    encoder = openai_chat.StreamEncoder("client-model", ir.Request("client-model", include_usage=True))
     return b"".join(encoder.encode(e) for e in events)
 
 
@@ -130,7 +130,7 @@ def message_received(events, streamed: bool) -> dict:
     return openai_chat.encode_response(ir.accumulate(events), "m")["choices"][0]["message"]
 
 
-def next_turn(assistant_message: dict, tool_call_id: str, result: str, upstream_type: str, **route):
+def next_turn(assistant_message: dict, tool_call_id: str, result: str, upstream: str, **route):
     """The next Chat request of a tool loop, encoded for the upstream dialect."""
     body = {"model": "m", "messages": [
         {"role": "user", "content": "question"},
@@ -141,7 +141,7 @@ def next_turn(assistant_message: dict, tool_call_id: str, result: str, upstream_
     request.reasoning = ir.Reasoning(budget_tokens=3000)
     losses = []
     target = SimpleNamespace(factory=False, upstream_model="m", fast=False, **route)
-    return BY_TYPE[upstream_type].encode_request(request, losses, target), losses
+    return BY_NAME[upstream].encode_request(request, losses, target), losses
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["plain", "stream"])
@@ -149,7 +149,7 @@ def test_anthropic_tool_loop_with_thinking_sends_the_signed_block_back(streamed)
     message = message_received(upstream_events("anthropic", "anthropic__test_anthropic_tool_with_thinking.0"),
                                streamed)
     call_id = message["tool_calls"][0]["id"]
-    body, losses = next_turn(message, call_id, "Mexico", "anthropic")
+    body, losses = next_turn(message, call_id, "Mexico", ir.Dialect.ANTHROPIC)
     expected = recorded_json("anthropic__test_anthropic_tool_with_thinking.1.request.json")
     # The assistant turn the real API accepted in the recorded next request, block for block.
     assert body["messages"][1] == expected["messages"][1]
@@ -163,7 +163,7 @@ def test_gemini_tool_loop_sends_the_thought_signature_back(streamed):
     message = message_received(upstream_events("google", "google__test_google_streaming_tool_call_thought_signature.0"),
                                streamed)
     call_id = message["tool_calls"][0]["id"]
-    body, _ = next_turn(message, call_id, "Mexico", "google")
+    body, _ = next_turn(message, call_id, "Mexico", ir.Dialect.GEMINI)
     expected = recorded_json("google__test_google_streaming_tool_call_thought_signature.1.request.json")
     model_turn, expected_turn = body["contents"][1], expected["contents"][1]
     assert model_turn["role"] == "model"

@@ -101,7 +101,7 @@ def test_thoughts_become_one_thinking_part_signed_by_the_first_answer_chunk():
     assert thoughts.startswith("**Clarifying User Goals**") and "**Crafting Safe Instructions**" in thoughts
 
     response = streamed(name)
-    assert response.parts == [ir.Thinking(text=thoughts, signature=signature, source="google"), ir.Text(answer)]
+    assert response.parts == [ir.Thinking(text=thoughts, signature=signature, source="gemini"), ir.Text(answer)]
     assert response.parts[1].text.startswith("This is a great question!")
     # usageMetadata: prompt 34, candidates 469, thoughts 787, total 1290 = 34 + 469 + 787.
     assert response.usage == ir.Usage(input_tokens=34, output_tokens=469 + 787, reasoning_tokens=787)
@@ -154,7 +154,7 @@ def decode_chunks(*chunks) -> list:
 def test_signature_on_text_without_thoughts_opens_an_empty_thinking_part():
     events = decode_chunks(chunk({"text": "Hi", "thoughtSignature": "sig"}), chunk({"text": "!"}, finish="STOP"))
     assert_stream_contract(events)
-    assert ir.accumulate(events).parts == [ir.Thinking(signature="sig", source="google"), ir.Text("Hi!")]
+    assert ir.accumulate(events).parts == [ir.Thinking(signature="sig", source="gemini"), ir.Text("Hi!")]
 
 
 def test_kind_changes_close_parts():
@@ -163,7 +163,7 @@ def test_kind_changes_close_parts():
                                  finish="STOP"))
     assert_stream_contract(events)
     assert ir.accumulate(events).parts == [
-        ir.Thinking("a", source="google"), ir.Text("b"), ir.Thinking("c", source="google"),
+        ir.Thinking("a", source="gemini"), ir.Text("b"), ir.Thinking("c", source="gemini"),
         ir.ToolCall(id=expected_id(3, "f", "{}"), name="f", arguments="{}"), ir.Text("d")]
 
 
@@ -330,14 +330,14 @@ def test_encode_recorded_two_round_conversation_with_system_and_thinking():
 
 
 def test_thought_signatures_ride_on_the_next_part():
-    signed = ir.Thinking("thought text is never resent", signature="s1", source="google")
+    signed = ir.Thinking("thought text is never resent", signature="s1", source="gemini")
     body, losses = encode(ir.Request(model="m", messages=[
         user(ir.Text("q")),
         assistant(signed, ir.Text("answer"), ir.ToolCall("c1", "f", '{"x": 1}')),
         user(ir.ToolResult("c1", [ir.Text("ok")])),
-        assistant(ir.Thinking(signature="s2", source="google"), ir.ToolCall("c2", "f", "{}", signature="own")),
+        assistant(ir.Thinking(signature="s2", source="gemini"), ir.ToolCall("c2", "f", "{}", signature="own")),
         user(ir.ToolResult("c2", [ir.Text("ok")])),
-        assistant(ir.Text("done"), ir.Thinking(signature="s3", source="google")),
+        assistant(ir.Text("done"), ir.Thinking(signature="s3", source="gemini")),
         assistant(ir.Thinking("from claude", signature="abc", source="anthropic"), ir.Text("more")),
     ]))
     assert [content["parts"] for content in body["contents"][1::2]] == [

@@ -25,7 +25,7 @@ def decode_stream(raw: bytes, pieces=None) -> list:
 
 
 def encode_stream(events, include_usage=True, model="m") -> bytes:
-    encoder = chat.StreamEncoder(model, include_usage)
+    encoder = chat.StreamEncoder(model, ir.Request(model, include_usage=include_usage))
     return b"".join(encoder.encode(e) for e in events)
 
 
@@ -198,10 +198,10 @@ def test_encode_request_records_what_chat_cannot_carry():
 THINKING_CASES = {
     "anthropic signed": [ir.Thinking("step one", signature="sig-a", source="anthropic")],
     "anthropic redacted": [ir.Thinking(redacted="opaque", source="anthropic")],
-    "responses summaries + encrypted": [ir.Thinking("s1", source="openai", id="rs_1"),
-                                        ir.Thinking("s2", encrypted="enc", source="openai", id="rs_1")],
-    "responses encrypted only": [ir.Thinking(encrypted="enc", source="openai", id="rs_2")],
-    "gemini thought + signature": [ir.Thinking("ponder", signature="gsig", source="google")],
+    "responses summaries + encrypted": [ir.Thinking("s1", source="openai_responses", id="rs_1"),
+                                        ir.Thinking("s2", encrypted="enc", source="openai_responses", id="rs_1")],
+    "responses encrypted only": [ir.Thinking(encrypted="enc", source="openai_responses", id="rs_2")],
+    "gemini thought + signature": [ir.Thinking("ponder", signature="gsig", source="gemini")],
 }
 
 

@@ -113,7 +113,7 @@ def test_reasoning_without_summary_then_tool_call():
     events = decode_recording(USAGE)
     response = ir.accumulate(events)
     thinking, call = response.parts
-    assert thinking.source == "openai" and thinking.id == "rs_0050471a34b36ae60068c97bac4dcc819595fd0f80d6b3c405"
+    assert thinking.source == ir.Dialect.RESPONSES and thinking.id == "rs_0050471a34b36ae60068c97bac4dcc819595fd0f80d6b3c405"
     assert thinking.text == ""
     # The encrypted content of output_item.done (output_item.added carries an older, shorter one).
     assert thinking.encrypted.startswith("gAAAAABoyXvxI6jwG5j6rvTG") and thinking.encrypted.endswith("o02bg-rk3VE=")
@@ -133,7 +133,7 @@ def test_reasoning_summaries_stream():
     assert [len(t.text) for t in thoughts] == [460, 517, 540, 505]
     assert thoughts[3].text.endswith(" clear and easy to understand!")
     assert {t.id for t in thoughts} == {"rs_68c42d1d0878819d8266007cd3d1402c08fbf9b1584184ff"}
-    assert {t.source for t in thoughts} == {"openai"}
+    assert {t.source for t in thoughts} == {ir.Dialect.RESPONSES}
     assert [t.encrypted is None for t in thoughts] == [True, True, True, False]
     encrypted = thoughts[3].encrypted
     assert encrypted.startswith("gAAAAABoxC0m_QWpOlSt8wyP") and encrypted.endswith("tWmQ30zeXDs=")
@@ -187,8 +187,8 @@ def test_decode_response_items_in_order():
     ], usage=usage(100, 50, cached=40, reasoning=20, written=30))
     response = decode_response(body)
     assert response.parts == [
-        ir.Thinking(text="one", source="openai", id="rs_1"),
-        ir.Thinking(text="two", encrypted="enc", source="openai", id="rs_1"),
+        ir.Thinking(text="one", source="openai_responses", id="rs_1"),
+        ir.Thinking(text="two", encrypted="enc", source="openai_responses", id="rs_1"),
         ir.Text("Hi"), ir.Refusal("No."),
         ir.ToolCall("call_1", "f", "{}"),
     ]
@@ -202,8 +202,8 @@ def test_decode_reasoning_text_content_and_empty_reasoning():
         {"type": "reasoning", "id": "rs_1", "summary": [], "content": [{"type": "reasoning_text", "text": "raw"}]},
         {"type": "reasoning", "id": "rs_2", "summary": [], "encrypted_content": "enc"},
     ])
-    assert decode_response(body).parts == [ir.Thinking(text="raw", source="openai", id="rs_1"),
-                                           ir.Thinking(encrypted="enc", source="openai", id="rs_2")]
+    assert decode_response(body).parts == [ir.Thinking(text="raw", source="openai_responses", id="rs_1"),
+                                           ir.Thinking(encrypted="enc", source="openai_responses", id="rs_2")]
 
 
 @pytest.mark.parametrize("status, details, stop", [
@@ -246,7 +246,7 @@ def test_refusal_and_reasoning_text_stream():
     )
     assert_stream_contract(events)
     response = ir.accumulate(events)
-    assert response.parts == [ir.Thinking(text="thinking...", encrypted="enc", source="openai", id="rs_1"),
+    assert response.parts == [ir.Thinking(text="thinking...", encrypted="enc", source="openai_responses", id="rs_1"),
                               ir.Refusal("I can't.")]
     assert response.usage == ir.Usage(input_tokens=30, output_tokens=12, cache_read_tokens=16, reasoning_tokens=4)
 
@@ -412,9 +412,9 @@ def encode(losses=None, **fields) -> dict:
 
 
 def test_reasoning_parts_regroup_by_item_id():
-    parts = [ir.Thinking("a", source="openai", id="rs_1"), ir.Thinking("b", encrypted="e1", source="openai", id="rs_1"),
-             ir.Thinking("", encrypted="e2", source="openai", id="rs_2"), ir.Text("x"),
-             ir.Thinking("c", encrypted="e3", source="openai", id="rs_2")]
+    parts = [ir.Thinking("a", source="openai_responses", id="rs_1"), ir.Thinking("b", encrypted="e1", source="openai_responses", id="rs_1"),
+             ir.Thinking("", encrypted="e2", source="openai_responses", id="rs_2"), ir.Text("x"),
+             ir.Thinking("c", encrypted="e3", source="openai_responses", id="rs_2")]
     items = encode(messages=[ir.Message("assistant", parts)])["input"]
     summary = [{"type": "summary_text", "text": "a"}, {"type": "summary_text", "text": "b"}]
     assert items == [
@@ -429,7 +429,7 @@ def test_reasoning_parts_regroup_by_item_id():
 def test_thinking_the_upstream_cannot_take_is_dropped_with_a_loss():
     losses = []
     parts = [ir.Thinking("mine", signature="sig", source="anthropic"),
-             ir.Thinking("no blob", source="openai", id="rs_9"), ir.Refusal("No."),
+             ir.Thinking("no blob", source="openai_responses", id="rs_9"), ir.Refusal("No."),
              ir.ToolCall("c1", "f", "", signature="g")]
     items = encode(losses, messages=[ir.Message("assistant", parts)])["input"]
     assert items == [{"type": "message", "role": "assistant", "content": [{"type": "refusal", "refusal": "No."}]},

@@ -206,5 +206,5 @@ def test_no_chat_completions_answer_breaks_its_decoders(gateway, data):
         ChatCompletion.model_validate(openai_chat.encode_response(response, "m"))
     stream = _upstream(data.draw(damaged_streams("common"), label="stream"))
     events = decode_stream(stream, openai_chat.StreamDecoder())
-    check_stream(b"".join(converted_stream(stream, events, openai_chat.StreamEncoder("m", include_usage=True))))
+    check_stream(b"".join(converted_stream(stream, events, openai_chat.StreamEncoder("m", ir.Request("m", include_usage=True)))))
     assert not records.crashes()

@@ -1,7 +1,8 @@
 """The HTTP endpoints, one blueprint per endpoint family, and the little they share.
 
-Views stay thin: read the body, route the model, hand over to the Gateway.
-Each blueprint names the dialect its errors are rendered in (``bp.dialect``).
+Views stay thin: read the body, route the model, hand over to the Gateway,
+which alone decides between passthrough and conversion. Each blueprint names
+the dialect its errors are rendered in (``bp.dialect``).
 """
 
 from flask import current_app, request
@@ -27,3 +28,12 @@ def note_route(route):
     """Record model and upstream for the access log line."""
     request.environ[ENV_MODEL] = route.model.id
     request.environ[ENV_UPSTREAM] = route.upstream
+
+
+def serve(front, *, count_tokens: bool = False):
+    """The whole view of a generate (or count) endpoint whose clients speak ``front``."""
+    body = read_body()
+    gw = gateway()
+    route = gw.policy.route(body.get("model"))
+    note_route(route)
+    return gw.handle(front, route, body, incoming(), count_tokens=count_tokens)

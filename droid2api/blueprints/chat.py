@@ -8,7 +8,7 @@ would answer.
 from flask import Blueprint
 
 from ..dialects import openai_chat
-from . import gateway, incoming, note_route, read_body
+from . import serve
 
 bp = Blueprint("chat", __name__)
 bp.dialect = openai_chat
@@ -16,11 +16,4 @@ bp.dialect = openai_chat
 
 @bp.post("/v1/chat/completions")
 def chat_completions():
-    body = read_body()
-    gw = gateway()
-    route = gw.policy.route(body.get("model"))
-    note_route(route)
-    if route.dialect == "common":
-        return gw.passthrough(openai_chat, route, body, incoming())
-    request = openai_chat.decode_request(body)
-    return gw.convert(openai_chat, route, request, incoming())
+    return serve(openai_chat)

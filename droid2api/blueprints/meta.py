@@ -29,14 +29,9 @@ def index():
     return jsonify(name="droid2api", version=__version__, endpoints=ENDPOINTS)
 
 
-def _model_entry(model):
-    return {"id": model.id, "object": "model", "created": STARTED, "owned_by": model.provider,
-            "name": model.name or model.id, "type": model.type}
-
-
 @bp.get("/v1/models")
 def list_models():
-    return jsonify(object="list", data=[_model_entry(m) for m in gateway().settings.models])
+    return jsonify(openai_chat.model_list(gateway().settings.models, STARTED))
 
 
 @bp.get("/v1/models/<path:model_id>")
@@ -44,7 +39,7 @@ def get_model(model_id):
     model = gateway().settings.model(model_id)
     if model is None:
         raise GatewayError(404, f"model {model_id!r} is not configured", code="model_not_found")
-    return jsonify(_model_entry(model))
+    return jsonify(openai_chat.model_entry(model, STARTED))
 
 
 @bp.get("/health")

@@ -1,21 +1,47 @@
-"""The four wire dialects, one package each, by the model ``type`` that names them in config.
+"""The four wire dialects, one package each, and the check that each offers every name it must.
 
 Every dialect package exposes the same names, so the request path never
-branches on which one it holds:
+branches on which one it holds. The upstream half (what the gateway needs to
+call a model that speaks the dialect):
 
-* ``NAME``, ``is_final_event(name, data)``, ``apply_policies(body, route, system_prompt)`` — passthrough;
+* ``NAME`` — its ``ir.Dialect``;
+* ``encode_request(request, losses, route)``, ``decode_response(body)``, ``StreamDecoder()``;
+* ``apply_policies(body, route, system_prompt)``, ``is_final_event(name, data)`` — passthrough;
 * ``error_body(err)``, ``is_error_body(body)``, ``stream_error(err, last_data)``,
-  ``parse_error(status, raw, headers, upstream)``;
-* ``encode_request(request, losses, route)``, ``decode_response(body)``, ``StreamDecoder`` — upstream side;
-* ``decode_request(body)``, ``encode_response(response, model)``, ``StreamEncoder`` — client side,
-  where that half exists yet.
+  ``parse_error(status, raw, headers, upstream)``.
+
+The front half (what the gateway needs to serve a client that speaks it):
+
+* ``decode_request(body)`` — a client body as an ir.Request (a 400 naming the field if it is bad);
+* ``encode_response(response, model)`` — an ir.Response as the client's answer body;
+* ``StreamEncoder(model, request)`` — ``.encode(ir event) -> bytes``, for one streamed answer;
+* ``error_body(err)``, ``stream_error(err, last_data)`` — its error shapes;
+* ``model_list(models)`` — the configured models in its list shape.
+
+Every dialect has the upstream half; those in ``FRONTS`` have the front half too. A missing name fails
+here, at import, never as an AttributeError in the middle of a request.
 """
 
+from ..ir import Dialect
 from . import anthropic, gemini, openai_chat, openai_responses
 
-BY_TYPE = {
-    "anthropic": anthropic,
-    "openai": openai_responses,
-    "common": openai_chat,
-    "google": gemini,
-}
+BY_NAME = {module.NAME: module for module in (anthropic, openai_responses, openai_chat, gemini)}
+FRONTS = (openai_chat,)  # Messages, Responses and Gemini fronts: their own issues
+
+UPSTREAM_HALF = ("NAME", "encode_request", "decode_response", "StreamDecoder", "apply_policies", "is_final_event",
+                 "error_body", "is_error_body", "stream_error", "parse_error")
+FRONT_HALF = ("decode_request", "encode_response", "StreamEncoder", "error_body", "stream_error", "model_list")
+
+
+def missing_names() -> list:
+    """``dialect.name`` for every name a registered dialect lacks."""
+    missing = [f"{module.__name__}.{name}" for module in BY_NAME.values()
+               for name in UPSTREAM_HALF if not hasattr(module, name)]
+    missing += [f"{module.__name__}.{name}" for module in FRONTS for name in FRONT_HALF if not hasattr(module, name)]
+    if set(BY_NAME) != set(Dialect.ALL):
+        missing.append(f"a package for each of {', '.join(Dialect.ALL)}")
+    return missing
+
+
+if missing_names():
+    raise ImportError("dialect packages are incomplete: " + ", ".join(missing_names()))

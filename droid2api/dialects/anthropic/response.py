@@ -10,7 +10,7 @@ from __future__ import annotations
 from ... import ir
 from .. import shape
 
-SOURCE = "anthropic"  # the Thinking.source of signatures and redacted data read here
+NAME = SOURCE = ir.Dialect.ANTHROPIC  # this dialect; the Thinking.source of the signatures read here
 
 _STOP_REASONS = {
     "end_turn": "end_turn",

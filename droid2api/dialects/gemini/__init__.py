@@ -4,6 +4,5 @@ from .errors import error_body, is_error_body, parse_error, stream_error
 from .passthrough import apply_policies, is_final_event
 from .request import encode_request, thinking_config, thinking_off
 from .response import decode_response
-from .stream import StreamDecoder
+from .stream import NAME, StreamDecoder
 
-NAME = "gemini"

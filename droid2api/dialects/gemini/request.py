@@ -21,6 +21,7 @@ from ... import ir
 from ...errors import GatewayError, require_one_choice
 from ...reasoning import budget_for, effort_for_budget
 from .schema import clean_schema
+from .stream import SOURCE
 
 # Image URIs Gemini reads itself (Cloud Storage and the Files API); any other URL would need fetching.
 _FILE_URI_PREFIXES = ("gs://", "https://generativelanguage.googleapis.com/")
@@ -146,11 +147,11 @@ class _Contents:
         for index, part in enumerate(parts):
             at = f"{where}.content[{index}]"
             if isinstance(part, ir.Thinking):
-                if part.source == "google" and part.signature:
+                if part.source == SOURCE and part.signature:
                     if signature:
                         out.append({"text": "", "thoughtSignature": signature})
                     signature = part.signature
-                elif part.source != "google" and (part.text or part.signature or part.redacted or part.encrypted):
+                elif part.source != SOURCE and (part.text or part.signature or part.redacted or part.encrypted):
                     self.losses.append(ir.Loss(at, f"reasoning from {part.source or 'another model'} cannot be "
                                                    "sent to Gemini; dropped"))
                 continue  # Gemini never needs its thought text back, only the signature
@@ -317,7 +318,7 @@ def _note_unsent(request: ir.Request, losses: list):
 def _extras(request: ir.Request, body: dict, losses: list):
     """Re-emit a Gemini client's fields the IR has no slot for; from any other dialect they are lost."""
     for key, value in request.extras.items():
-        if request.source != "gemini":
+        if request.source != SOURCE:
             losses.append(ir.Loss(key, f"a {request.source} field with no Gemini equivalent"))
         elif isinstance(value, dict) and isinstance(body.get(key), dict):
             body[key] = {**value, **body[key]}  # e.g. generationConfig keys the IR does not model

@@ -16,7 +16,7 @@ from ... import ir
 from ...wire import loads_or_none
 from .. import shape
 
-SOURCE = "google"  # the Thinking.source of thought signatures read here
+NAME = SOURCE = ir.Dialect.GEMINI  # this dialect; the Thinking.source of thought signatures read here
 
 _STOP_REASONS = {
     "MAX_TOKENS": "max_tokens",

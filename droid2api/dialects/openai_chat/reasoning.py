@@ -18,7 +18,8 @@ from __future__ import annotations
 from ... import ir
 from .. import shape
 
-FORMATS = {"anthropic": "anthropic-claude-v1", "openai": "openai-responses-v1", "google": "google-gemini-v1"}
+FORMATS = {ir.Dialect.ANTHROPIC: "anthropic-claude-v1", ir.Dialect.RESPONSES: "openai-responses-v1",
+           ir.Dialect.GEMINI: "google-gemini-v1"}  # OpenRouter's names for each source
 SOURCES = {value: key for key, value in FORMATS.items()}
 
 
@@ -26,7 +27,7 @@ def head(part: ir.Thinking) -> dict:
     """The fields that identify a thinking entry: its type, format and id."""
     if part.redacted is not None:
         entry = {"type": "reasoning.encrypted"}
-    elif part.source == "openai":
+    elif part.source == ir.Dialect.RESPONSES:
         entry = {"type": "reasoning.summary"}
     else:
         entry = {"type": "reasoning.text"}
@@ -38,12 +39,12 @@ def head(part: ir.Thinking) -> dict:
 
 
 def text_key(part: ir.Thinking) -> str:
-    return "summary" if part.source == "openai" else "text"
+    return "summary" if part.source == ir.Dialect.RESPONSES else "text"
 
 
 def encrypted_entry(part: ir.Thinking, data: str) -> dict:
     """Responses encrypted content: an entry of its own after the item's summaries."""
-    entry = {"type": "reasoning.encrypted", "data": data, "format": FORMATS["openai"]}
+    entry = {"type": "reasoning.encrypted", "data": data, "format": FORMATS[ir.Dialect.RESPONSES]}
     if part.id:
         entry["id"] = part.id
     return entry
@@ -97,7 +98,7 @@ def thinking_parts(entries, reasoning_text: str | None) -> list:
         if kind == "reasoning.encrypted":
             data = entry.get("data") or ""
             previous = parts[-1] if parts else None
-            if source == "anthropic":
+            if source == ir.Dialect.ANTHROPIC:
                 parts.append(ir.Thinking(redacted=data, source=source))
             elif previous is not None and previous.source == source and previous.id == entry.get("id") \
                     and previous.encrypted is None and previous.redacted is None:

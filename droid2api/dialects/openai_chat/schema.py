@@ -16,7 +16,7 @@ from ...reasoning import EFFORTS
 from ...validation import StringOrList, StringOrParts, Tagged, load_or_400
 from . import reasoning
 
-NAME = "openai_chat"
+NAME = ir.Dialect.CHAT
 
 
 class _Part(Schema):

@@ -28,9 +28,9 @@ DONE = b"data: [DONE]\n\n"
 class StreamEncoder:
     """IR events -> Chat Completions chunks (bytes), for one response."""
 
-    def __init__(self, model: str, include_usage: bool = False):
-        self.model = model
-        self.include_usage = include_usage
+    def __init__(self, model: str, request: ir.Request):
+        self.model = model  # the name the client asked for
+        self.include_usage = request.include_usage
         self._head = None  # id, object, created, model: the same on every chunk
         self._prefix = None  # the chunk JSON up to the delta, fixed once the stream has started
         self._parts = {}  # IR index -> the part as it started

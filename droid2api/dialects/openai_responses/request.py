@@ -10,9 +10,8 @@ from __future__ import annotations
 from ... import ir
 from ...errors import require_one_choice
 from ...reasoning import effort_for, openai_off_effort
-from .response import SOURCE
+from .response import NAME, SOURCE
 
-NAME = "openai_responses"  # this dialect, as ir.Request.source names it
 
 _UNSUPPORTED = {
     "top_k": "the Responses API has no top_k",

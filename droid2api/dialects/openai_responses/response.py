@@ -10,7 +10,7 @@ from __future__ import annotations
 from ... import ir
 from .. import shape
 
-SOURCE = "openai"  # Thinking.source of parts carrying Responses reasoning items
+NAME = SOURCE = ir.Dialect.RESPONSES  # this dialect; the Thinking.source of its reasoning items
 
 
 def decode_response(body: dict) -> ir.Response:
