@@ -64,6 +64,17 @@ class Image:
 
 
 @dataclass(slots=True)
+class Document:
+    """A file for the model to read: a PDF (``media_type``) inline as base64 ``data``, or by ``url``."""
+
+    data: str | None = None
+    media_type: str = "application/pdf"
+    url: str | None = None
+    title: str | None = None
+    cache_control: dict | None = None
+
+
+@dataclass(slots=True)
 class ToolCall:
     id: str
     name: str
@@ -119,11 +130,17 @@ class Message:
 
 @dataclass(slots=True)
 class Tool:
+    """A tool the model may call: a function (``kind`` "function"), or the upstream's own web search
+    (``kind`` "web_search", which the upstream runs itself; ``options`` keeps the client's settings such
+    as allowed domains)."""
+
     name: str
     description: str | None = None
     parameters: dict = field(default_factory=dict)  # JSON Schema
     strict: bool | None = None
     cache_control: dict | None = None
+    kind: str = "function"
+    options: dict = field(default_factory=dict)
 
 
 @dataclass(slots=True)
