@@ -10,7 +10,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import logs
 from .access import presented_keys
-from .blueprints import chat, messages, meta, responses
+from .blueprints import ANTHROPIC_PREFIXES, chat, messages, meta, responses
+from .blueprints.meta import wants_anthropic_shape
 from .config import Settings, load_settings
 from .dialects import anthropic, gemini, openai_chat
 from .errors import GatewayError
@@ -32,6 +33,8 @@ def create_app(settings: Settings | None = None, environ=os.environ) -> Flask:
     app.extensions["droid2api"] = gateway
     for module in (meta, chat, messages, responses):
         app.register_blueprint(module.bp)
+    for prefix in ANTHROPIC_PREFIXES:  # Anthropic clients configured with a base URL that has a path
+        app.register_blueprint(messages.bp, url_prefix=prefix, name="messages" + prefix.replace("/", "_"))
 
     @app.before_request
     def require_access_key():
@@ -57,7 +60,8 @@ def client_dialect():
     if blueprint is not None and getattr(blueprint, "dialect", None) is not None:
         return blueprint.dialect
     path = request.path
-    if path.startswith("/v1/messages"):
+    if path.startswith(("/v1/messages", *ANTHROPIC_PREFIXES)) or \
+            (path.startswith("/v1/models") and wants_anthropic_shape(request)):
         return anthropic
     if path.startswith("/v1beta/") or ":generateContent" in path or ":streamGenerateContent" in path:
         return gemini

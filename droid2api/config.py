@@ -85,6 +85,7 @@ class Settings:
     read_timeout: float = 600.0
     auth_file: str = "auth.json"
     max_body_mb: float = 32.0  # Anthropic's own request limit; Claude Code bodies are far below it
+    ping_interval: float = 10.0  # seconds of upstream silence before a converted stream sends a keep-alive
 
     def model(self, model_id: str) -> ModelConfig | None:
         return self._models_by_id.get(model_id)
@@ -190,6 +191,8 @@ class ConfigSchema(_Strict):
     read_timeout = fields.Float(load_default=600.0, validate=validate.Range(min=0, min_inclusive=False,
                                                                             error="must be a positive number"))
     auth_file = _str(load_default="auth.json")
+    ping_interval = fields.Float(load_default=10.0, validate=validate.Range(min=0, min_inclusive=False,
+                                                                            error="must be a positive number"))
     max_body_mb = fields.Float(load_default=32.0, validate=validate.Range(min=0, min_inclusive=False,
                                                                           error="must be a positive number"))
 
@@ -294,6 +297,7 @@ def _settings(data: dict, label: str, environ) -> Settings:
         read_timeout=data["read_timeout"],
         auth_file=environ.get("DROID2API_AUTH_FILE") or data["auth_file"],
         max_body_mb=data["max_body_mb"],
+        ping_interval=data["ping_interval"],
     )
 
 

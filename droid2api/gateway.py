@@ -22,7 +22,8 @@ from .headers import credential_headers, factory_headers, standard_headers
 from .logs import dev_dump
 from .policy import Policy, Route
 from .relay import (converted_stream, decode_stream, passthrough_stream, relayed_headers,
-                    stream_response)
+                    stream_response, with_heartbeats)
+from .tokens import estimate_input_tokens
 from .upstream import UpstreamClient, UpstreamResponse
 from .wire import dump_bytes, dumps, loads_or_none, parse_object
 
@@ -71,8 +72,8 @@ class Gateway:
                                     f"serves only {front.NAME} upstreams so far; use /v1/chat/completions for it",
                                param="model")
         if count_tokens:
-            raise GatewayError(400, f"counting tokens for model {route.requested!r} is not available: its upstream "
-                                    f"speaks {route.dialect}", param="model")
+            body = {"max_tokens": 1, **body}  # a count body has no max_tokens; the decoder may insist on one
+            return self.count_tokens(front, route, front.decode_request(body), incoming)
         return self.convert(front, route, front.decode_request(body), incoming)
 
     # -- same dialect: relay bytes ------------------------------------------
@@ -91,10 +92,7 @@ class Gateway:
         if upstream.is_event_stream and upstream.status < 400:
             chunks = passthrough_stream(upstream, dialect, self.settings.dev_mode)
             return stream_response(chunks, headers, upstream.status, upstream.content_type)
-        try:
-            raw = upstream.read()
-        finally:
-            upstream.close()
+        raw = upstream.read()
         dev_dump(f"<- {route.upstream} body", None, raw)
         if upstream.status >= 400 and not dialect.is_error_body(loads_or_none(raw)):
             # Not the dialect's own error shape (an HTML page from a proxy, Factory's {"detail": ...}):
@@ -105,34 +103,46 @@ class Gateway:
 
     # -- different dialects: convert through the IR -------------------------
 
+    def count_tokens(self, front, route: Route, request: ir.Request, incoming: Incoming) -> Response:
+        """The request's input tokens: counted by an upstream that can (Gemini's countTokens), else estimated."""
+        self.policy.apply(request, route)
+        url = route.count_tokens_url()
+        if url is None:
+            count = estimate_input_tokens(request, route.dialect)
+        else:
+            dialect = BY_NAME[route.dialect]
+            body = dialect.encode_request(request, [], route)
+            upstream = self.send(route, url, dialect.count_tokens_body(body, route), incoming, False)
+            raw = upstream.read()
+            if upstream.status >= 400:
+                raise dialect.parse_error(upstream.status, raw, upstream.headers, route.upstream)
+            count = dialect.decode_token_count(parse_object(raw, "upstream token count"), route.upstream)
+        return Response(dumps(front.encode_token_count(count)), status=200, content_type="application/json")
+
     def convert(self, front, route: Route, request: ir.Request, incoming: Incoming) -> Response:
         """Send ``request`` to an upstream of another dialect and answer in the ``front`` dialect."""
         dialect = BY_NAME[route.dialect]
         self.policy.apply(request, route)
-        losses = []
+        losses = list(request.losses)  # what decoding the client's body dropped, then what encoding drops
         body = dialect.encode_request(request, losses, route)
         for loss in losses:
             log.debug("conversion to %s loses %s: %s", route.dialect, loss.field, loss.reason)
         upstream = self.send(route, route.generate_url(request.stream), body, incoming, request.stream)
         if upstream.status >= 400:
-            try:
-                raw = upstream.read()
-            finally:
-                upstream.close()
+            raw = upstream.read()
             dev_dump(f"<- {route.upstream} error body", None, raw)
             raise dialect.parse_error(upstream.status, raw, upstream.headers, route.upstream)
         headers = relayed_headers(upstream.headers)
         if upstream.is_event_stream:
             events = decode_stream(upstream, dialect.StreamDecoder())
         else:
-            try:
-                raw = upstream.read()
-            finally:
-                upstream.close()
+            raw = upstream.read()
             dev_dump(f"<- {route.upstream} body", None, raw)
             events = ir.response_events(_decode_response(dialect, raw, route.upstream))
         if request.stream:
             encoder = front.StreamEncoder(route.requested, request)
+            if hasattr(encoder, "ping") and upstream.is_event_stream:  # the front has a keep-alive event
+                events = with_heartbeats(events, self.settings.ping_interval)
             return stream_response(converted_stream(upstream, events, encoder), headers)
         try:
             response = _accumulate(events)

@@ -85,7 +85,7 @@ class ToolCall:
 @dataclass(slots=True)
 class ToolResult:
     call_id: str
-    content: list = field(default_factory=list)  # Text and Image parts
+    content: list = field(default_factory=list)  # Text, Image and Document parts
     is_error: bool = False
     name: str | None = None  # Gemini answers a function by name, not by id
     cache_control: dict | None = None
@@ -132,7 +132,13 @@ class Message:
 class Tool:
     """A tool the model may call: a function (``kind`` "function"), or the upstream's own web search
     (``kind`` "web_search", which the upstream runs itself; ``options`` keeps the client's settings such
-    as allowed domains)."""
+    as allowed domains).
+
+    A web search's ``options`` use these names, whichever dialect they came from: ``allowed_domains`` and
+    ``blocked_domains`` (lists of domains), ``max_uses`` (searches per request), ``user_location`` (an
+    object of any of ``city``, ``region``, ``country``, ``timezone``) and ``search_context_size``
+    (low | medium | high). An encoder sends those its dialect has and records a Loss for the rest.
+    """
 
     name: str
     description: str | None = None
@@ -192,6 +198,9 @@ class Request:
     # encoding back to that same dialect (``source``).
     source: str | None = None
     extras: dict = field(default_factory=dict)
+    # ir.Loss records of what decoding the client's body could not carry into the IR (a block only
+    # its own dialect can use), to be logged beside the encoder's.
+    losses: list = field(default_factory=list)
 
 
 # -- response ---------------------------------------------------------------

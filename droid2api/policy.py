@@ -57,8 +57,13 @@ class Route:
         method = "streamGenerateContent?alt=sse" if stream else "generateContent"
         return f"{self.url.rstrip('/')}/models/{self.upstream_model}:{method}"
 
-    def count_tokens_url(self) -> str:
-        return self.generate_url(False).rstrip("/") + "/count_tokens"
+    def count_tokens_url(self) -> str | None:
+        """Where the upstream counts a request's tokens; None when it cannot (the gateway estimates)."""
+        if self.dialect == Dialect.ANTHROPIC:
+            return self.generate_url(False).rstrip("/") + "/count_tokens"
+        if self.dialect == Dialect.GEMINI and not self.factory:
+            return f"{self.url.rstrip('/')}/models/{self.upstream_model}:countTokens"
+        return None
 
 
 def _join(base: str, path: str) -> str:

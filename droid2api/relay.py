@@ -10,6 +10,8 @@ cleanly: the client's dialect gets an error event instead.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 
 from flask import Response
 
@@ -102,11 +104,64 @@ def decode_stream(upstream, decoder):
     yield from decoder.close()
 
 
+def with_heartbeats(events, interval: float):
+    """``events`` as they come, with a None whenever ``interval`` seconds pass without one.
+
+    A reader thread (a greenlet under gevent) pulls the events, so a silent
+    upstream never holds back the heartbeat. The queue is small: the reader
+    waits for the client rather than reading the stream ahead into memory.
+    Closing this generator stops the reader at its next event (the caller
+    closes the upstream, which ends a read that is waiting).
+    """
+    handoff = queue.Queue(maxsize=8)
+    stopped = threading.Event()
+
+    def read():
+        try:
+            for event in events:
+                while not stopped.is_set():
+                    try:
+                        handoff.put((event, None), timeout=interval)
+                        break
+                    except queue.Full:
+                        continue
+                if stopped.is_set():
+                    return
+            handoff.put((_END, None))
+        except BaseException as error:  # handed to the consumer, which raises it where it reads
+            handoff.put((_END, error))
+
+    reader = threading.Thread(target=read, name="droid2api-stream-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            try:
+                event, error = handoff.get(timeout=interval)
+            except queue.Empty:
+                yield None
+                continue
+            if event is _END:
+                if error is not None:
+                    raise error
+                return
+            yield event
+    finally:
+        stopped.set()
+
+
+_END = object()
+
+
 def converted_stream(upstream, events, encoder):
-    """Encode IR events for the client; a failure anywhere becomes the client's error event."""
+    """Encode IR events for the client; a failure anywhere becomes the client's error event.
+
+    A None among the events means the upstream has been silent for a while:
+    the encoder's ``ping()`` goes out, so clients and proxies see the stream
+    is alive.
+    """
     try:
         for event in events:
-            chunk = encoder.encode(event)
+            chunk = encoder.ping() if event is None else encoder.encode(event)
             if chunk:
                 yield chunk
     except GatewayError as e:

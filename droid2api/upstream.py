@@ -66,7 +66,11 @@ class UpstreamResponse:
             raise _broken(self.name, e) from None
 
     def read(self) -> bytes:
-        return b"".join(self.iter_bytes())
+        """The whole body; the response is closed afterwards, whatever happens."""
+        try:
+            return b"".join(self.iter_bytes())
+        finally:
+            self.close()
 
     def close(self):
         self._response.close()

@@ -9,7 +9,7 @@ marshmallow has no field for; ``OneOf``-style fields live here.
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from .errors import GatewayError
 
@@ -127,3 +127,25 @@ def json_type(value) -> str:
     if isinstance(value, str):
         return "string"
     return "array" if isinstance(value, list) else "object"
+
+
+class Lenient(Schema):
+    """A schema that ignores the fields it does not declare: SDKs echo back fields a request never needs."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+NOT_EMPTY = validate.Length(min=1, error="must not be empty")
+
+
+def number_between(low, high, **kwargs) -> fields.Float:
+    """A number from ``low`` to ``high`` (a sampling setting), or null."""
+    return fields.Float(allow_none=True, validate=validate.Range(low, high, error=f"must be between {low} and {high}"),
+                        **kwargs)
+
+
+def count(**kwargs) -> fields.Integer:
+    """A whole number of at least 1 (a token limit, a choice count), or null; 1.0 and "1" are refused."""
+    return fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, error="must be at least 1"),
+                          **kwargs)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from pathlib import Path
 
+from droid2api import ir
 from droid2api.config import parse_settings
 
 RECORDED = Path(__file__).parent / "recorded"
@@ -40,11 +42,29 @@ def exchanges(provider: str, kind: str = "") -> list:
     return names
 
 
+# The recording prefix of each provider -> the Dialect its upstream speaks.
+PROVIDER_DIALECTS = {"anthropic": ir.Dialect.ANTHROPIC, "openai": ir.Dialect.CHAT,
+                     "openai_responses": ir.Dialect.RESPONSES, "google": ir.Dialect.GEMINI}
+
+
+def upstream_events(provider: str, name: str) -> list:
+    """The IR events a recorded upstream answer decodes to, through its dialect's StreamDecoder if it was
+    streamed, else through decode_response."""
+    from droid2api.dialects import BY_NAME
+    from droid2api.sse import iter_events
+
+    dialect = BY_NAME[PROVIDER_DIALECTS[provider]]
+    if not (RECORDED / f"{name}.response.json").exists():
+        decoder = dialect.StreamDecoder()
+        events = [e for event, data in iter_events([recorded(f"{name}.response.sse")])
+                  for e in decoder.feed(event, data)]
+        return events + decoder.close()
+    return list(ir.response_events(dialect.decode_response(recorded_json(f"{name}.response.json"))))
+
+
 def assert_stream_contract(events: list):
     """The IR stream contract every decoder keeps: Start first; each part PartStart, Delta*, PartStop,
     one part at a time with dense indices in order; exactly one Finish, last."""
-    from droid2api import ir
-
     assert isinstance(events[0], ir.Start) and isinstance(events[-1], ir.Finish)
     assert sum(isinstance(e, ir.Finish) for e in events) == 1
     open_index, next_index = None, 0
@@ -119,6 +139,95 @@ def chat_assemble(raw: bytes):
             state.handle_chunk(chunk)
     # The snapshot, not get_final_completion(), which refuses to parse a length-limited answer.
     return state.current_completion_snapshot, usage
+
+
+def strictly(model_type, data: str):
+    """``data`` (JSON text) validated in pydantic's strict mode as an anthropic SDK type, with no field
+    the SDK does not know anywhere inside (its models allow extras; a misspelt field would pass unseen)."""
+    value = _adapter(model_type).validate_json(data, strict=True)
+    unknown = _unknown_fields(value, type(value).__name__)
+    assert not unknown, f"fields the anthropic SDK does not know: {unknown}"
+    return value
+
+
+@functools.lru_cache(maxsize=None)
+def _adapter(model_type):
+    import pydantic
+
+    return pydantic.TypeAdapter(model_type)
+
+
+def _unknown_fields(value, path: str) -> list:
+    import pydantic
+
+    if isinstance(value, list):
+        return [field for i, item in enumerate(value) for field in _unknown_fields(item, f"{path}[{i}]")]
+    if not isinstance(value, pydantic.BaseModel):
+        return []
+    found = [f"{path}.{key}" for key in value.model_extra or {}]
+    for name in type(value).model_fields:
+        found += _unknown_fields(getattr(value, name), f"{path}.{name}")
+    return found
+
+
+def anthropic_events(raw: bytes) -> list:
+    """The payloads of an Anthropic Messages stream, each checked against Anthropic's grammar and the SDK's
+    types: every event named by an ``event:`` line equal to its type; message_start first; blocks numbered
+    from 0, one open at a time, each delta inside its block; message_delta then message_stop last, or an
+    error event last; pings anywhere."""
+    from anthropic.types import RawMessageStreamEvent
+    from anthropic.types.shared import ErrorResponse
+
+    payloads = []
+    events = sse_events(raw)
+    open_block, next_block, seen = None, 0, []
+    for position, (name, data) in enumerate(events):
+        payload = json.loads(data)
+        assert name == payload["type"], f"event {name!r} carries a {payload['type']!r}"
+        payloads.append(payload)
+        if name == "ping":
+            continue
+        if name == "error":
+            strictly(ErrorResponse, data)
+            assert position == len(events) - 1, "nothing may follow an error event"
+            continue
+        strictly(RawMessageStreamEvent, data)
+        assert (name == "message_start") == (not seen), f"{name} where message_start belongs"
+        assert "message_delta" not in seen or name == "message_stop", f"{name} after message_delta"
+        if name == "content_block_start":
+            assert open_block is None and payload["index"] == next_block
+            open_block, next_block = next_block, next_block + 1
+        elif name in ("content_block_delta", "content_block_stop"):
+            assert payload["index"] == open_block, f"{name} for block {payload['index']}, open: {open_block}"
+            open_block = None if name == "content_block_stop" else open_block
+        elif name == "message_stop":
+            assert seen[-1] == "message_delta" and position == len(events) - 1
+        seen.append(name)
+    assert seen[-1:] == ["message_stop"] or events[-1][0] == "error", "the stream ends with message_stop or error"
+    return payloads
+
+
+def anthropic_assemble(raw: bytes):
+    """What the official anthropic SDK assembles from a Messages stream: its final Message.
+
+    The events are first checked by anthropic_events; then the bytes go through
+    the SDK's own MessageStream (its SSE parser, ping skipping and
+    accumulate_event) from a mock transport. An error event raises
+    anthropic.APIStatusError there, as it does for a real client.
+    """
+    import anthropic
+    import httpx2
+
+    anthropic_events(raw)
+
+    def answer(request):
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=raw)
+
+    client = anthropic.Anthropic(api_key="test", base_url="http://gateway.test", max_retries=0,
+                                 http_client=httpx2.Client(transport=httpx2.MockTransport(answer)))
+    with client.messages.stream(model="client-model", max_tokens=1024,
+                                messages=[{"role": "user", "content": "hi"}]) as stream:
+        return stream.get_final_message()
 
 
 class LogRecords(logging.Handler):

@@ -16,25 +16,11 @@ from openai.types.chat import ChatCompletion
 
 from droid2api import ir
 from droid2api.dialects import BY_NAME, openai_chat
-from droid2api.sse import iter_events
 
-from .helpers import chat_assemble, exchanges, recorded, recorded_json
+from .helpers import chat_assemble, exchanges, recorded, recorded_json, upstream_events
 
 DIALECTS = {"anthropic": ir.Dialect.ANTHROPIC, "openai_responses": ir.Dialect.RESPONSES, "google": ir.Dialect.GEMINI}
 RECORDINGS = [(provider, name) for provider in DIALECTS for name in exchanges(provider)]
-
-
-def upstream_events(provider: str, name: str) -> list:
-    dialect = BY_NAME[DIALECTS[provider]]
-    json_path = f"{name}.response.json"
-    try:
-        body = recorded_json(json_path)
-    except FileNotFoundError:
-        decoder = dialect.StreamDecoder()
-        events = [e for event, data in iter_events([recorded(f"{name}.response.sse")])
-                  for e in decoder.feed(event, data)]
-        return events + decoder.close()
-    return list(ir.response_events(dialect.decode_response(body)))
 
 
 def stream_as_chat(events) -> bytes:

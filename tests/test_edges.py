@@ -213,3 +213,57 @@ def test_a_number_that_cannot_go_back_out_as_json_is_a_400(name, number):
     assert answer.status_code == 400
     assert "number" in error_of(answer, dialect)
     assert not responses.calls
+
+
+# -- keep-alives on silent streams ------------------------------------------------------------------------
+
+
+def test_heartbeats_fill_the_silences_and_keep_every_event_in_order():
+    import time
+
+    from droid2api.relay import with_heartbeats
+
+    def slow():
+        yield "a"
+        time.sleep(0.25)
+        yield "b"
+        yield "c"
+
+    got = list(with_heartbeats(slow(), 0.05))
+    assert [e for e in got if e is not None] == ["a", "b", "c"]
+    assert got[0] == "a" and None in got[1:got.index("b")]
+
+
+def test_heartbeats_raise_the_readers_error_where_the_consumer_reads():
+    from droid2api.errors import GatewayError
+    from droid2api.relay import with_heartbeats
+
+    def broken():
+        yield "a"
+        raise GatewayError(502, "upstream broke off")
+
+    events = with_heartbeats(broken(), 5)
+    assert next(events) == "a"
+    with pytest.raises(GatewayError, match="broke off"):
+        next(events)
+
+
+def test_closing_a_heartbeat_stream_stops_its_reader():
+    import threading
+    import time
+
+    from droid2api.relay import with_heartbeats
+
+    produced = []
+
+    def endless():
+        for i in range(10_000):
+            produced.append(i)
+            yield i
+
+    events = with_heartbeats(endless(), 0.05)
+    assert next(events) == 0
+    events.close()
+    time.sleep(0.3)
+    assert len(produced) < 100  # the reader waited on the small queue, then stopped
+    assert not any(t.name == "droid2api-stream-reader" and t.is_alive() for t in threading.enumerate())

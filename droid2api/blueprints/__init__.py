@@ -12,6 +12,10 @@ from ..logs import ENV_MODEL, ENV_UPSTREAM
 from ..wire import parse_object
 
 
+# Path prefixes under which Anthropic clients whose base URL has a path find the Messages and model routes.
+ANTHROPIC_PREFIXES = ("/anthropic", "/claude")
+
+
 def gateway():
     return current_app.extensions["droid2api"]
 

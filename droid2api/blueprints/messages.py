@@ -1,4 +1,9 @@
-"""POST /v1/messages and /v1/messages/count_tokens: Anthropic Messages."""
+"""POST /v1/messages and /v1/messages/count_tokens: Anthropic Messages over a model of any type.
+
+Anthropic-type models are relayed byte for byte; every other type is
+converted through the IR. The app registers this blueprint again under each
+of ANTHROPIC_PREFIXES, for clients whose base URL has a path.
+"""
 
 from flask import Blueprint
 

@@ -1,16 +1,21 @@
-"""GET /, /v1/models, /health and /health/ready: what the gateway is and whether it can serve."""
+"""GET /, /v1/models, /health and /health/ready: what the gateway is and whether it can serve.
+
+The model list is in Anthropic's shape for Anthropic clients (the request
+carries ``anthropic-version``, as every Anthropic SDK sends, or comes under
+an Anthropic path prefix) and in OpenAI's for everyone else.
+"""
 
 import time
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 
 from .. import __version__
-from ..dialects import openai_chat
+from ..dialects import anthropic, openai_chat
 from ..errors import GatewayError
-from . import gateway
+from . import ANTHROPIC_PREFIXES, gateway
 
 bp = Blueprint("meta", __name__)
-bp.dialect = openai_chat
+bp.dialect = None  # errors in the shape app.client_dialect picks: the model routes serve two dialects
 
 ENDPOINTS = [
     "GET /v1/models",
@@ -26,20 +31,32 @@ STARTED = int(time.time())
 
 @bp.get("/")
 def index():
-    return jsonify(name="droid2api", version=__version__, endpoints=ENDPOINTS)
+    return jsonify(name="droid2api", version=__version__, endpoints=ENDPOINTS,
+                   anthropic_path_prefixes=list(ANTHROPIC_PREFIXES))
 
 
-@bp.get("/v1/models")
+def wants_anthropic_shape(incoming) -> bool:
+    return "anthropic-version" in incoming.headers or incoming.path.startswith(ANTHROPIC_PREFIXES)
+
+
+def _models_dialect():
+    return anthropic if wants_anthropic_shape(request) else openai_chat
+
+
 def list_models():
-    return jsonify(openai_chat.model_list(gateway().settings.models, STARTED))
+    return jsonify(_models_dialect().model_list(gateway().settings.models, STARTED))
 
 
-@bp.get("/v1/models/<path:model_id>")
 def get_model(model_id):
     model = gateway().settings.model(model_id)
     if model is None:
         raise GatewayError(404, f"model {model_id!r} is not configured", code="model_not_found")
-    return jsonify(openai_chat.model_entry(model, STARTED))
+    return jsonify(_models_dialect().model_entry(model, STARTED))
+
+
+for _prefix in ("", *ANTHROPIC_PREFIXES):
+    bp.add_url_rule(f"{_prefix}/v1/models", f"list_models{_prefix}", list_models)
+    bp.add_url_rule(f"{_prefix}/v1/models/<path:model_id>", f"get_model{_prefix}", get_model)
 
 
 @bp.get("/health")

@@ -20,13 +20,19 @@ The front half (what the gateway needs to serve a client that speaks it):
 
 Every dialect has the upstream half; those in ``FRONTS`` have the front half too. A missing name fails
 here, at import, never as an AttributeError in the middle of a request.
+
+Token counting is where dialects differ: a front with a count endpoint offers
+``encode_token_count(count)``; an upstream that counts (``Route.count_tokens_url``
+says which) offers ``count_tokens_body(body, route)`` and ``decode_token_count(body,
+upstream)``. A front's StreamEncoder may offer ``ping()``, sent while the
+upstream is silent.
 """
 
 from ..ir import Dialect
 from . import anthropic, gemini, openai_chat, openai_responses
 
 BY_NAME = {module.NAME: module for module in (anthropic, openai_responses, openai_chat, gemini)}
-FRONTS = (openai_chat,)  # Messages, Responses and Gemini fronts: their own issues
+FRONTS = (openai_chat, anthropic)  # Responses and Gemini fronts: their own issues
 
 UPSTREAM_HALF = ("NAME", "encode_request", "decode_response", "StreamDecoder", "apply_policies", "is_final_event",
                  "error_body", "is_error_body", "stream_error", "parse_error")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from tests import fake_upstream
 from tests.helpers import recorded, recorded_json
 
-from .client import post
+from .client import post, sse_payloads
 from .servers import ANTHROPIC_PATH, FACTORY_KEY, RESPONSES_PATH, SDK_OPTIONS
 
 
@@ -63,3 +63,11 @@ def assert_factory_headers(received: fake_upstream.Received, provider: str):
     assert received.headers["user-agent"].startswith("factory-cli/")
     assert received.headers["x-session-id"]
     assert_not_forwarded(SDK_OPTIONS["api_key"], received)
+
+
+def completed_response(name: str) -> dict:
+    """The Responses object a non-streamed call returns: the one the recorded stream completes with."""
+    for payload in sse_payloads(recorded(f"{name}.response.sse")):
+        if payload["type"] == "response.completed":
+            return payload["response"]
+    raise AssertionError(f"{name} has no response.completed event")

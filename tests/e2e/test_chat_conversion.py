@@ -16,7 +16,7 @@ import pytest
 from tests.fake_upstream import sse_chunks
 from tests.helpers import recorded, recorded_json
 
-from .checks import assert_factory_headers, assert_not_forwarded, openai_error
+from .checks import assert_factory_headers, assert_not_forwarded, completed_response, openai_error
 from .client import post, sse_payloads
 from .servers import (ANTHROPIC_PATH, DIRECT_GEMINI_KEY, DIRECT_GEMINI_PATH, GEMINI_PATH, RESPONSES_PATH,
                       SDK_OPTIONS, SYSTEM_PROMPT)
@@ -31,14 +31,6 @@ def chat(gateway):
     client = openai.OpenAI(base_url=gateway.url + "/v1", **SDK_OPTIONS)  # strict validation on
     yield client
     client.close()
-
-
-def completed_response(name: str) -> dict:
-    """The Responses object a non-streamed call returns: the one the recorded stream completes with."""
-    for payload in sse_payloads(recorded(f"{name}.response.sse")):
-        if payload["type"] == "response.completed":
-            return payload["response"]
-    raise AssertionError(f"{name} has no response.completed event")
 
 
 def gemini_texts(raw: bytes) -> tuple:

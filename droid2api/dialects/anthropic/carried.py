@@ -42,8 +42,8 @@ def wrap_thinking(part: ir.Thinking) -> str | None:
     """The signature for a thinking part of another dialect, or None when it carries nothing opaque."""
     if part.source == ir.Dialect.ANTHROPIC or part.source is None:
         return part.signature
-    if part.signature is None and part.encrypted is None:
-        return None
+    if part.signature is None and part.encrypted is None and part.id is None:
+        return None  # an item id alone is worth carrying: it regroups a Responses item's summaries
     return wrap(part.source, signature=part.signature, encrypted=part.encrypted, item_id=part.id)
 
 

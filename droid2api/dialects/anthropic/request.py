@@ -6,15 +6,19 @@ ir.Loss saying what and why; input Anthropic cannot accept at all is a 400.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 
 from ... import ir
 from ...errors import GatewayError, require_one_choice
 from ...reasoning import budget_for
 from ...wire import dumps
+from ..ids import ANTHROPIC_CALL_ID
 from .passthrough import enable_thinking
 from .response import SOURCE
 
+WEB_SEARCH_TYPE = "web_search_20250305"  # the web search server tool version every Claude model with search takes
 DEFAULT_MAX_TOKENS = 4096  # Anthropic requires max_tokens; used when neither client nor config set one
 MIN_THINKING_BUDGET = 1024  # the smallest budget_tokens Anthropic accepts
 
@@ -109,6 +113,8 @@ def encode_part(part, where: str, losses: list) -> dict | None:
         return text_block(part.text) if part.text else None
     if isinstance(part, ir.Image):
         return image_block(part, where, losses)
+    if isinstance(part, ir.Document):
+        return document_block(part, where, losses)
     if isinstance(part, ir.ToolCall):
         return tool_use_block(part, where, losses)
     if isinstance(part, ir.ToolResult):
@@ -142,6 +148,35 @@ def image_block(image: ir.Image, where: str, losses: list) -> dict | None:
     return block
 
 
+def document_block(document: ir.Document, where: str, losses: list) -> dict | None:
+    """A PDF inline or by URL; a text document inline as text, the one other kind Anthropic reads."""
+    if document.url:
+        source = {"type": "url", "url": document.url}
+    elif document.data and document.media_type.startswith("text/"):
+        source = {"type": "text", "media_type": "text/plain", "data": _base64_text(document.data, where)}
+    elif document.data and document.media_type == "application/pdf":
+        source = {"type": "base64", "media_type": document.media_type, "data": document.data}
+    elif document.data:
+        raise GatewayError(400, f"a {document.media_type} document cannot be sent to an Anthropic model, which "
+                                "reads PDF and plain-text documents", param=where)
+    else:
+        losses.append(ir.Loss(where, "a document with neither data nor URL; dropped"))
+        return None
+    block = {"type": "document", "source": source}
+    if document.title:
+        block["title"] = document.title
+    if document.cache_control:
+        block["cache_control"] = document.cache_control
+    return block
+
+
+def _base64_text(data: str, where: str) -> str:
+    try:
+        return base64.b64decode(data, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+        raise GatewayError(400, "a text document's data must be UTF-8 text in base64", param=where) from None
+
+
 def tool_use_block(call: ir.ToolCall, where: str, losses: list) -> dict:
     try:
         arguments = json.loads(call.arguments) if call.arguments.strip() else {}
@@ -153,11 +188,12 @@ def tool_use_block(call: ir.ToolCall, where: str, losses: list) -> dict:
                                 f"a JSON object; Anthropic needs tool input as an object", param=where)
     if call.signature:
         losses.append(ir.Loss(f"{where}.signature", "Anthropic has no use for a Gemini thought signature; dropped"))
-    return {"type": "tool_use", "id": call.id, "name": call.name, "input": arguments}
+    return {"type": "tool_use", "id": ANTHROPIC_CALL_ID.fit(call.id, losses, f"{where}.id"), "name": call.name,
+            "input": arguments}
 
 
 def tool_result_block(result: ir.ToolResult, where: str, losses: list) -> dict:
-    block = {"type": "tool_result", "tool_use_id": result.call_id}
+    block = {"type": "tool_result", "tool_use_id": ANTHROPIC_CALL_ID.fit(result.call_id, losses, f"{where}.tool_use_id")}
     content = [encoded for k, part in enumerate(result.content)
                if (encoded := encode_part(part, f"{where}.content[{k}]", losses)) is not None]
     if content:
@@ -184,12 +220,29 @@ def thinking_block(thinking: ir.Thinking, where: str, losses: list) -> dict | No
 
 
 def encode_tool(tool: ir.Tool, i: int, losses: list) -> dict:
+    if tool.kind == "web_search":
+        return web_search_tool(tool, i, losses)
     encoded = {"name": tool.name}
     if tool.description is not None:
         encoded["description"] = tool.description
     encoded["input_schema"] = tool.parameters or {"type": "object", "properties": {}}
     if tool.strict:
         losses.append(ir.Loss(f"tools[{i}].strict", "Anthropic tools have no strict schema mode; dropped"))
+    if tool.cache_control:
+        encoded["cache_control"] = tool.cache_control
+    return encoded
+
+
+def web_search_tool(tool: ir.Tool, i: int, losses: list) -> dict:
+    """Anthropic's own web search, which it runs and cites itself (the name must be ``web_search``)."""
+    encoded = {"type": WEB_SEARCH_TYPE, "name": "web_search"}
+    for key, value in tool.options.items():
+        if key in ("max_uses", "allowed_domains", "blocked_domains"):
+            encoded[key] = value
+        elif key == "user_location":
+            encoded[key] = {"type": "approximate", **value}
+        else:
+            losses.append(ir.Loss(f"tools[{i}].{key}", "Anthropic's web search has no such setting; dropped"))
     if tool.cache_control:
         encoded["cache_control"] = tool.cache_control
     return encoded

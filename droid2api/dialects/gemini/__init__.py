@@ -1,5 +1,6 @@
 """Gemini generateContent: request bodies, responses, stream chunks and errors."""
 
+from .count import count_tokens_body, decode_token_count, encode_token_count
 from .errors import error_body, is_error_body, parse_error, stream_error
 from .passthrough import apply_policies, is_final_event
 from .request import encode_request, thinking_config, thinking_off

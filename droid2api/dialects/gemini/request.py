@@ -20,10 +20,11 @@ import re
 from ... import ir
 from ...errors import GatewayError, require_one_choice
 from ...reasoning import budget_for, effort_for_budget
+from ..media import parse_data_url
 from .schema import clean_schema
 from .stream import SOURCE
 
-# Image URIs Gemini reads itself (Cloud Storage and the Files API); any other URL would need fetching.
+# File URIs Gemini reads itself (Cloud Storage and the Files API); any other URL would need fetching.
 _FILE_URI_PREFIXES = ("gs://", "https://generativelanguage.googleapis.com/")
 
 _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY", "tool": "ANY"}
@@ -55,7 +56,7 @@ def encode_request(request: ir.Request, losses: list, route) -> dict:
     if tools:
         body["tools"] = tools
     if request.tool_choice is not None:
-        body["toolConfig"] = {"functionCallingConfig": _function_calling(request.tool_choice)}
+        body["toolConfig"] = {"functionCallingConfig": _function_calling(request.tool_choice, request.tools, losses)}
     if request.parallel_tool_calls is False:
         losses.append(ir.Loss("parallel_tool_calls", "Gemini has no switch for parallel function calls"))
     config = _generation_config(request, losses, route.upstream_model)
@@ -175,6 +176,8 @@ class _Contents:
             return {"text": part.text} if part.text else None
         if isinstance(part, ir.Image):
             return _image(part, at, self.losses)
+        if isinstance(part, ir.Document):
+            return _file(part.data, part.media_type, part.url, at, "document")
         if isinstance(part, ir.ToolCall):
             return self._function_call(part, at)
         if isinstance(part, ir.ToolResult):
@@ -231,33 +234,42 @@ def _json_object(text: str) -> dict | None:
 def _image(image: ir.Image, at: str, losses: list) -> dict:
     if image.detail not in (None, "auto"):
         losses.append(ir.Loss(f"{at}.detail", "Gemini has no per-image detail setting"))
-    if image.data is not None:
-        if not image.media_type:
-            raise GatewayError(400, "an inline image needs its media type, as in data:image/png;base64,...",
+    return _file(image.data, image.media_type, image.url, at, "image")
+
+
+def _file(data: str | None, media_type: str | None, url: str | None, at: str, what: str) -> dict:
+    """An image or document inline (``inlineData``), or by a URI Gemini reads itself (``fileData``)."""
+    if data is not None:
+        if not media_type:
+            raise GatewayError(400, f"an inline {what} needs its media type, as in data:image/png;base64,...",
                                param=at)
-        return {"inlineData": {"mimeType": image.media_type, "data": image.data}}
-    url = image.url or ""
+        return {"inlineData": {"mimeType": media_type, "data": data}}
+    url = url or ""
     if url.startswith("data:"):
-        header, comma, data = url[5:].partition(",")
-        media_type, _, encoding = header.partition(";")
-        if comma and encoding == "base64" and media_type:
-            return {"inlineData": {"mimeType": media_type, "data": data}}
-        raise GatewayError(400, "an image data: URL must look like data:image/png;base64,...", param=at)
+        inline = parse_data_url(url)
+        if inline is None:
+            raise GatewayError(400, f"an {what} data: URL must look like data:image/png;base64,...", param=at)
+        return {"inlineData": {"mimeType": inline[0], "data": inline[1]}}
     if url.startswith(_FILE_URI_PREFIXES):
         file_data = {"fileUri": url}
-        if image.media_type:
-            file_data["mimeType"] = image.media_type
+        if media_type:
+            file_data["mimeType"] = media_type
         return {"fileData": file_data}
-    raise GatewayError(400, f"the image at {url[:100]!r} is a URL, and the gateway does not fetch image URLs; "
-                            "send the image inline as a data: URL (data:image/png;base64,...)", param=at)
+    raise GatewayError(400, f"the {what} at {url[:100]!r} is a URL, and the gateway does not fetch {what} URLs; "
+                            f"send the {what} inline (base64 data, or a data: URL)", param=at)
 
 
 # -- tools and configuration ---------------------------------------------------
 
 
 def _tools(tools: list, losses: list) -> list:
-    declarations = []
+    declarations, search = [], []
     for index, tool in enumerate(tools):
+        if tool.kind == "web_search":
+            search = [{"googleSearch": {}}]  # one is enough; Gemini searches as often as it needs
+            losses.extend(ir.Loss(f"tools[{index}].{key}", "Gemini's Google Search has no such setting; dropped")
+                          for key in tool.options)
+            continue
         declaration = {"name": tool.name}
         if tool.description is not None:
             declaration["description"] = tool.description
@@ -268,10 +280,13 @@ def _tools(tools: list, losses: list) -> list:
         if tool.strict:
             losses.append(ir.Loss(f"tools[{index}].strict", "Gemini has no strict mode for function arguments"))
         declarations.append(declaration)
-    return [{"functionDeclarations": declarations}] if declarations else []
+    return ([{"functionDeclarations": declarations}] if declarations else []) + search
 
 
-def _function_calling(choice: ir.ToolChoice) -> dict:
+def _function_calling(choice: ir.ToolChoice, tools: list, losses: list) -> dict:
+    if choice.mode == "tool" and any(tool.kind == "web_search" and tool.name == choice.name for tool in tools):
+        losses.append(ir.Loss("tool_choice", "Gemini cannot be made to search; the model decides"))
+        return {"mode": "AUTO"}
     config = {"mode": _TOOL_MODES.get(choice.mode, "AUTO")}
     if choice.mode == "tool" and choice.name:
         config["allowedFunctionNames"] = [choice.name]

@@ -5,9 +5,11 @@ from __future__ import annotations
 from ... import ir
 from ...errors import GatewayError
 from ...reasoning import effort_for, openai_off_effort
+from ..ids import CHAT_CALL_ID, OPENAI_USER
+from ..media import data_url, document_filename
 from .schema import NAME
 
-_SAMPLING = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "seed", "user", "metadata")
+_SAMPLING = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "seed", "metadata")
 
 
 def encode_request(request: ir.Request, losses: list, route=None) -> dict:
@@ -21,20 +23,15 @@ def encode_request(request: ir.Request, losses: list, route=None) -> dict:
         value = getattr(request, name)
         if value is not None:
             body[name] = value
+    if request.user is not None:
+        body["user"] = OPENAI_USER.fit(request.user, losses, "user")
     if request.n is not None:
         body["n"] = request.n
     if request.stop:
         body["stop"] = request.stop
     if request.top_k is not None:
         losses.append(ir.Loss("top_k", "Chat Completions has no top_k"))
-    if request.tools:
-        body["tools"] = [_tool(tool) for tool in request.tools]
-    if request.tool_choice is not None:
-        choice = request.tool_choice
-        body["tool_choice"] = {"type": "function", "function": {"name": choice.name}} if choice.mode == "tool" \
-            else choice.mode
-    if request.parallel_tool_calls is not None:
-        body["parallel_tool_calls"] = request.parallel_tool_calls
+    _tools(request, body, losses)
     if request.response_format is not None:
         body["response_format"] = _response_format(request.response_format)
     if request.reasoning is not None and request.reasoning.effort == "none":
@@ -50,6 +47,34 @@ def encode_request(request: ir.Request, losses: list, route=None) -> dict:
     else:
         losses.extend(ir.Loss(key, f"no Chat Completions field for {request.source}'s {key}") for key in request.extras)
     return body
+
+
+def _tools(request: ir.Request, body: dict, losses: list):
+    """Function tools and the choice among them; Chat Completions has no web search tool."""
+    functions, dropped = [], set()
+    for i, tool in enumerate(request.tools):
+        if tool.kind == "function":
+            functions.append(_tool(tool))
+        else:
+            dropped.add(tool.name)
+            losses.append(ir.Loss(f"tools[{i}]", f"Chat Completions has no {tool.kind} tool; dropped"))
+    if functions:
+        body["tools"] = functions
+    elif dropped:
+        # Every tool was dropped, and a tool choice or parallel_tool_calls without tools is refused.
+        if request.tool_choice is not None or request.parallel_tool_calls is not None:
+            losses.append(ir.Loss("tool_choice", "no tool left to choose from; dropped"))
+        return
+    choice = request.tool_choice
+    if choice is not None and choice.mode == "tool" and choice.name in dropped:
+        losses.append(ir.Loss("tool_choice", f"the tool {choice.name!r} was dropped; the model may choose"))
+        body["tool_choice"] = "auto"
+    elif choice is not None and choice.mode == "tool":
+        body["tool_choice"] = {"type": "function", "function": {"name": choice.name}}
+    elif choice is not None:
+        body["tool_choice"] = choice.mode
+    if request.parallel_tool_calls is not None:
+        body["parallel_tool_calls"] = request.parallel_tool_calls
 
 
 def _tool(tool: ir.Tool) -> dict:
@@ -74,34 +99,39 @@ def _response_format(fmt: ir.ResponseFormat) -> dict:
 
 def _messages(request: ir.Request, losses: list) -> list:
     messages = [{"role": s.role, "content": s.text} for s in request.system]
-    for message in request.messages:
+    for i, message in enumerate(request.messages):
+        where = f"messages[{i}]"
         if message.role == "assistant":
-            messages.append(_assistant(message, losses))
+            messages.append(_assistant(message, losses, where))
             continue
         # Tool results become tool messages; they answer the assistant turn, so they come first.
-        rest = []
-        for part in message.parts:
+        rest, paths = [], []
+        for j, part in enumerate(message.parts):
+            at = f"{where}.content[{j}]"
             if isinstance(part, ir.ToolResult):
-                messages.append({"role": "tool", "tool_call_id": part.call_id, "content": _content(part.content)})
+                messages.append({"role": "tool", "tool_call_id": CHAT_CALL_ID.fit(part.call_id, losses, at),
+                                 "content": _content(part.content, [f"{at}.content[{k}]"
+                                                                    for k in range(len(part.content))])})
             else:
                 rest.append(part)
+                paths.append(at)
         if rest:
-            user = {"role": "user", "content": _content(rest)}
+            user = {"role": "user", "content": _content(rest, paths)}
             if message.name:
                 user["name"] = message.name
             messages.append(user)
     return messages
 
 
-def _assistant(message: ir.Message, losses: list) -> dict:
+def _assistant(message: ir.Message, losses: list, where: str) -> dict:
     text, refusal, calls = [], [], []
-    for part in message.parts:
+    for j, part in enumerate(message.parts):
         if isinstance(part, ir.Text):
             text.append(part.text)
         elif isinstance(part, ir.Refusal):
             refusal.append(part.text)
         elif isinstance(part, ir.ToolCall):
-            calls.append({"id": part.id, "type": "function",
+            calls.append({"id": CHAT_CALL_ID.fit(part.id, losses, f"{where}.content[{j}].id"), "type": "function",
                           "function": {"name": part.name, "arguments": part.arguments or "{}"}})
         elif isinstance(part, ir.Thinking):
             losses.append(ir.Loss("thinking", "Chat Completions upstreams take no thinking in history"))
@@ -115,23 +145,37 @@ def _assistant(message: ir.Message, losses: list) -> dict:
     return result
 
 
-def _content(parts: list):
-    """A plain string when the parts are all text (what every server accepts), else content parts."""
+def _content(parts: list, paths: list):
+    """A plain string when the parts are all text (what every server accepts), else content parts
+    (``paths`` name each part in the request, for an error about it)."""
     if all(isinstance(p, ir.Text) and p.cache_control is None for p in parts):
         return "".join(p.text for p in parts)
-    return [_part(p) for p in parts]
+    return [_part(part, path) for part, path in zip(parts, paths)]
 
 
-def _part(part) -> dict:
+def _part(part, where: str) -> dict:
     if isinstance(part, ir.Text):
         entry = {"type": "text", "text": part.text}
     elif isinstance(part, ir.Image):
-        url = part.url or f"data:{part.media_type or 'image/png'};base64,{part.data}"
+        url = part.url or data_url(part.media_type or "image/png", part.data)
         entry = {"type": "image_url", "image_url": {"url": url}}
         if part.detail:
             entry["image_url"]["detail"] = part.detail
+    elif isinstance(part, ir.Document):
+        entry = _file(part, where)
     else:
-        raise GatewayError(400, f"a {type(part).__name__} part cannot be sent to a Chat Completions upstream")
+        raise GatewayError(400, f"a {type(part).__name__} part cannot be sent to a Chat Completions upstream",
+                           param=where)
     if part.cache_control:
         entry["cache_control"] = part.cache_control
     return entry
+
+
+def _file(document: ir.Document, where: str) -> dict:
+    """A document inline, as Chat's file part takes it; Chat has no file part for a URL."""
+    if not document.data:
+        raise GatewayError(400, f"the document at {(document.url or '')[:100]!r} is a URL, and Chat Completions "
+                                "takes files inline only (the gateway does not fetch URLs); send it as base64 data",
+                           param=where)
+    return {"type": "file", "file": {"filename": document_filename(document),
+                                     "file_data": data_url(document.media_type, document.data)}}

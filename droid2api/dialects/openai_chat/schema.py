@@ -13,7 +13,7 @@ from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, post_
 
 from ... import ir
 from ...reasoning import EFFORTS
-from ...validation import StringOrList, StringOrParts, Tagged, load_or_400
+from ...validation import StringOrList, StringOrParts, Tagged, count, load_or_400, number_between
 from . import reasoning
 
 NAME = ir.Dialect.CHAT
@@ -303,16 +303,6 @@ class AnthropicThinking(Schema):
                                    validate=validate.Range(min=0, error="must not be negative"))
 
 
-def _number(low, high, **kwargs):
-    return fields.Float(allow_none=True, validate=validate.Range(low, high, error=f"must be between {low} and {high}"),
-                        **kwargs)
-
-
-def _count(**kwargs):
-    return fields.Integer(strict=True, allow_none=True, validate=validate.Range(min=1, error="must be at least 1"),
-                          **kwargs)
-
-
 class ChatRequest(Schema):
     class Meta:
         unknown = INCLUDE  # unknown top-level fields become extras
@@ -322,15 +312,15 @@ class ChatRequest(Schema):
                            validate=validate.Length(min=1, error="must hold at least one message"))
     stream = fields.Boolean(load_default=False, allow_none=True)
     stream_options = fields.Nested(StreamOptions, allow_none=True)
-    max_tokens = _count()
-    max_completion_tokens = _count()
-    temperature = _number(0, 2)
-    top_p = _number(0, 1)
-    top_k = _count()
-    n = _count()
+    max_tokens = count()
+    max_completion_tokens = count()
+    temperature = number_between(0, 2)
+    top_p = number_between(0, 1)
+    top_k = count()
+    n = count()
     stop = StringOrList(allow_none=True)
-    presence_penalty = _number(-2, 2)
-    frequency_penalty = _number(-2, 2)
+    presence_penalty = number_between(-2, 2)
+    frequency_penalty = number_between(-2, 2)
     seed = fields.Integer(strict=True, allow_none=True)
     tools = fields.List(fields.Nested(ToolSchema), allow_none=True)
     tool_choice = ToolChoiceField(allow_none=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from ... import ir
 from ...errors import require_one_choice
 from ...reasoning import effort_for, openai_off_effort
+from ..ids import OPENAI_USER, RESPONSES_CALL_ID
+from ..media import data_url, document_filename
 from .response import NAME, SOURCE
 
 
@@ -33,13 +35,14 @@ def encode_request(request: ir.Request, losses: list, route) -> dict:
     if request.tools:
         body["tools"] = [_tool(tool, request.source, losses, f"tools[{i}]") for i, tool in enumerate(request.tools)]
     if request.tool_choice is not None:
-        body["tool_choice"] = _tool_choice(request.tool_choice)
+        body["tool_choice"] = _tool_choice(request.tool_choice, request.tools)
     _put(body, "parallel_tool_calls", request.parallel_tool_calls)
     _put(body, "max_output_tokens", request.max_tokens)
     _put(body, "temperature", request.temperature)
     _put(body, "top_p", request.top_p)
     _put(body, "metadata", request.metadata)
-    _put(body, "user", request.user)
+    if request.user is not None:
+        body["user"] = OPENAI_USER.fit(request.user, losses, "user")
     if request.response_format is not None:
         body["text"] = {"format": _text_format(request.response_format, losses)}
     reasoning = _reasoning(request.reasoning, request.model, losses)
@@ -131,7 +134,8 @@ def _assistant_items(parts: list, losses: list, where: str) -> list:
             _flush(items, "assistant", content)
             if part.signature:
                 losses.append(ir.Loss(f"{at}.signature", "a Gemini thought signature goes back to Gemini only"))
-            items.append({"type": "function_call", "call_id": part.id, "name": part.name,
+            items.append({"type": "function_call", "call_id": RESPONSES_CALL_ID.fit(part.id, losses, f"{at}.id"),
+                          "name": part.name,
                           "arguments": part.arguments or "{}"})
         elif isinstance(part, ir.Thinking):
             _flush(items, "assistant", content)
@@ -190,19 +194,31 @@ def _input_content(part, losses: list, where: str) -> dict | None:
     """A user message's or tool output's content part; None (and a Loss) for what it cannot hold."""
     if isinstance(part, ir.Text):
         return _input_text(part.text)
+    if isinstance(part, ir.Document):
+        return _input_file(part, losses, where)
     if not isinstance(part, ir.Image):
         losses.append(ir.Loss(where, f"Responses input content cannot hold {type(part).__name__}"))
         return None
     if part.url:
         image = {"type": "input_image", "image_url": part.url}
     elif part.data and part.media_type:
-        image = {"type": "input_image", "image_url": f"data:{part.media_type};base64,{part.data}"}
+        image = {"type": "input_image", "image_url": data_url(part.media_type, part.data)}
     else:
         losses.append(ir.Loss(where, "an image needs a URL, or base64 data with its media type"))
         return None
     if part.detail:
         image["detail"] = part.detail
     return image
+
+
+def _input_file(document: ir.Document, losses: list, where: str) -> dict | None:
+    if document.data:
+        return {"type": "input_file", "filename": document_filename(document),
+                "file_data": data_url(document.media_type, document.data)}
+    if document.url:
+        return {"type": "input_file", "file_url": document.url}
+    losses.append(ir.Loss(where, "a document with neither data nor URL; dropped"))
+    return None
 
 
 def _tool_output(part: ir.ToolResult, losses: list, where: str) -> dict:
@@ -213,13 +229,16 @@ def _tool_output(part: ir.ToolResult, losses: list, where: str) -> dict:
     else:
         converted = [_input_content(content, losses, f"{where}.content[{i}]") for i, content in enumerate(part.content)]
         output = [content for content in converted if content is not None]
-    return {"type": "function_call_output", "call_id": part.call_id, "output": output}
+    return {"type": "function_call_output", "call_id": RESPONSES_CALL_ID.fit(part.call_id, losses, where),
+            "output": output}
 
 
 # -- options ------------------------------------------------------------------
 
 
 def _tool(tool: ir.Tool, source: str | None, losses: list, where: str) -> dict:
+    if tool.kind == "web_search":
+        return _web_search(tool, losses, where)
     encoded = {"type": "function", "name": tool.name}
     if tool.description is not None:
         encoded["description"] = tool.description
@@ -235,10 +254,30 @@ def _tool(tool: ir.Tool, source: str | None, losses: list, where: str) -> dict:
     return encoded
 
 
-def _tool_choice(choice: ir.ToolChoice):
-    if choice.mode == "tool":
-        return {"type": "function", "name": choice.name}
-    return choice.mode
+def _web_search(tool: ir.Tool, losses: list, where: str) -> dict:
+    """OpenAI's hosted web search; it filters by allowed domains only, and has no search limit."""
+    encoded = {"type": "web_search"}
+    for key, value in tool.options.items():
+        if key == "allowed_domains":
+            encoded["filters"] = {"allowed_domains": value}
+        elif key == "user_location":
+            encoded["user_location"] = {"type": "approximate", **value}
+        elif key == "search_context_size":
+            encoded[key] = value
+        else:
+            losses.append(ir.Loss(f"{where}.{key}", "the Responses API's web search has no such setting; dropped"))
+    if tool.cache_control:
+        losses.append(ir.Loss(f"{where}.cache_control", "Responses caches prompts automatically"))
+    return encoded
+
+
+def _tool_choice(choice: ir.ToolChoice, tools: list):
+    if choice.mode != "tool":
+        return choice.mode
+    if any(tool.kind == "web_search" and tool.name == choice.name for tool in tools):
+        # A hosted tool is named by its type; "allowed_tools" is the documented way to force one.
+        return {"type": "allowed_tools", "mode": "required", "tools": [{"type": "web_search"}]}
+    return {"type": "function", "name": choice.name}
 
 
 def _text_format(response_format: ir.ResponseFormat, losses: list) -> dict:
