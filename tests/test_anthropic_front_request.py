@@ -134,7 +134,7 @@ def test_claude_code_follow_up_encodes_for_a_gemini_upstream():
         {"functionResponse": {"name": "Bash", "response": {"result": "hi-from-tool"}}}]}
     assert len(body["tools"][0]["functionDeclarations"]) == 24
     assert body["generationConfig"] == {"maxOutputTokens": 32000,
-                                        "thinkingConfig": {"includeThoughts": True, "thinkingBudget": 31999}}
+                                        "thinkingConfig": {"includeThoughts": True, "thinkingBudget": 24576}}
     assert "messages[1].content[0]" in {loss.field for loss in losses}  # Anthropic's signed thinking stays home
 
 

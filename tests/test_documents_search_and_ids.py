@@ -48,8 +48,7 @@ PDF_URL = ir.Document(url="https://example.com/q3.pdf")
     (ANTHROPIC, {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": PDF},
                  "title": "Q3 report", "cache_control": EPHEMERAL}),
     (RESPONSES, {"type": "input_file", "filename": "Q3 report.pdf", "file_data": f"data:application/pdf;base64,{PDF}"}),
-    (CHAT, {"type": "file", "file": {"filename": "Q3 report.pdf", "file_data": f"data:application/pdf;base64,{PDF}"},
-            "cache_control": EPHEMERAL}),
+    (CHAT, {"type": "file", "file": {"filename": "Q3 report.pdf", "file_data": f"data:application/pdf;base64,{PDF}"}}),
     (GEMINI, {"inlineData": {"mimeType": "application/pdf", "data": PDF}}),
 ])
 def test_an_inline_pdf_reaches_every_upstream(dialect, expected):

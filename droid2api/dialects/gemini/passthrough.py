@@ -53,6 +53,7 @@ def apply_policies(body: dict, route, system_prompt: str) -> dict:
         if loss:
             log.debug("reasoning off for %s: %s", route.requested, loss)
     elif level in FORCED_LEVELS:  # the same mapping the request encoder uses
-        body["generationConfig"] = {**(config if isinstance(config, dict) else {}),
-                                    "thinkingConfig": thinking_config(route.upstream_model, level, None)}
+        thinking = thinking_config(route.upstream_model, level, None)
+        if thinking is not None:
+            body["generationConfig"] = {**(config if isinstance(config, dict) else {}), "thinkingConfig": thinking}
     return body

@@ -67,15 +67,20 @@ def encode_request(request: ir.Request, losses: list, route) -> dict:
     return body
 
 
-def thinking_config(model: str, effort: str | None, budget: int | None) -> dict:
-    """Gemini's ``thinkingConfig`` for a reasoning effort and/or token budget.
+def thinking_config(model: str, effort: str | None, budget: int | None) -> dict | None:
+    """Gemini's ``thinkingConfig`` for a reasoning effort and/or token budget; None for a model that never thinks.
 
-    Gemini 3 and later take a ``thinkingLevel``; 2.x take a ``thinkingBudget``
-    in tokens. Thought summaries are always asked for, so clients can show them.
-    Callers leave thinkingConfig out altogether when reasoning is off.
+    Gemini 3 and later take a ``thinkingLevel``; 2.5 takes a ``thinkingBudget``
+    in tokens, up to 32768 on Pro and 24576 on Flash; 2.0 and earlier do not
+    think at all (a model name without a version is assumed to). Thought
+    summaries are always asked for, so clients can show them. Callers leave
+    thinkingConfig out altogether when reasoning is off.
     """
+    version = _version(model)
+    if (0, 0) < version < (2, 5):
+        return None
     config = {"includeThoughts": True}
-    if _major_version(model) >= 3:
+    if version[0] >= 3:
         if effort is None and budget:
             effort = effort_for_budget(budget)
         if effort in _THINKING_LEVELS:
@@ -83,7 +88,7 @@ def thinking_config(model: str, effort: str | None, budget: int | None) -> dict:
         return config
     budget = budget_for(ir.Reasoning(effort=effort, budget_tokens=budget))
     if budget:
-        config["thinkingBudget"] = budget
+        config["thinkingBudget"] = min(budget, 32768 if "pro" in model else 24576)
     return config
 
 
@@ -105,10 +110,6 @@ def thinking_off(model: str) -> tuple:
                     f"{model} cannot turn thinking off; it thinks with its smallest budget, 128 tokens")
         return {"thinkingBudget": 0}, None
     return None, None
-
-
-def _major_version(model: str) -> int:
-    return _version(model)[0]
 
 
 def _version(model: str) -> tuple:
@@ -315,7 +316,11 @@ def _generation_config(request: ir.Request, losses: list, model: str) -> dict:
         if loss:
             losses.append(ir.Loss("reasoning", loss))
     elif reasoning is not None:
-        config["thinkingConfig"] = thinking_config(model, reasoning.effort, reasoning.budget_tokens)
+        thinking = thinking_config(model, reasoning.effort, reasoning.budget_tokens)
+        if thinking is None:
+            losses.append(ir.Loss("reasoning", f"{model} does not think; reasoning settings left out"))
+        else:
+            config["thinkingConfig"] = thinking
     return config
 
 

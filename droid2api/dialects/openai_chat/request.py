@@ -111,12 +111,12 @@ def _messages(request: ir.Request, losses: list) -> list:
             if isinstance(part, ir.ToolResult):
                 messages.append({"role": "tool", "tool_call_id": CHAT_CALL_ID.fit(part.call_id, losses, at),
                                  "content": _content(part.content, [f"{at}.content[{k}]"
-                                                                    for k in range(len(part.content))])})
+                                                                    for k in range(len(part.content))], losses)})
             else:
                 rest.append(part)
                 paths.append(at)
         if rest:
-            user = {"role": "user", "content": _content(rest, paths)}
+            user = {"role": "user", "content": _content(rest, paths, losses)}
             if message.name:
                 user["name"] = message.name
             messages.append(user)
@@ -145,11 +145,17 @@ def _assistant(message: ir.Message, losses: list, where: str) -> dict:
     return result
 
 
-def _content(parts: list, paths: list):
-    """A plain string when the parts are all text (what every server accepts), else content parts
-    (``paths`` name each part in the request, for an error about it)."""
-    if all(isinstance(p, ir.Text) and p.cache_control is None for p in parts):
-        return "".join(p.text for p in parts)
+def _content(parts: list, paths: list, losses: list):
+    """A plain string when the parts are all text (what every server accepts; separate blocks, such as
+    Claude Code's reminders, stay apart by a blank line), else content parts (``paths`` name each part
+    in the request, for an error about it)."""
+    marked = [path for part, path in zip(parts, paths) if getattr(part, "cache_control", None)]
+    if marked:
+        # Chat Completions has no cache breakpoints (OpenAI caches prompts by itself); an unknown key in
+        # a content part is an error on strict servers.
+        losses.append(ir.Loss(marked[0], "Chat Completions has no cache_control; dropped"))
+    if all(isinstance(p, ir.Text) for p in parts):
+        return "\n\n".join(p.text for p in parts)
     return [_part(part, path) for part, path in zip(parts, paths)]
 
 
@@ -166,8 +172,6 @@ def _part(part, where: str) -> dict:
     else:
         raise GatewayError(400, f"a {type(part).__name__} part cannot be sent to a Chat Completions upstream",
                            param=where)
-    if part.cache_control:
-        entry["cache_control"] = part.cache_control
     return entry
 
 
