@@ -15,7 +15,8 @@ import pytest
 
 from droid2api import ir
 from droid2api.dialects import BY_NAME
-from droid2api.dialects.anthropic import carried, decode_request
+from droid2api.dialects import carried
+from droid2api.dialects.anthropic import decode_request
 
 ROUTE = SimpleNamespace(factory=False, upstream_model="m", fast=False)
 USER = {"role": "user", "content": "hi"}

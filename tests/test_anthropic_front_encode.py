@@ -19,7 +19,7 @@ from anthropic.types import Message, ModelInfo
 from droid2api import ir
 from droid2api.config import ModelConfig
 from droid2api.dialects import anthropic as front
-from droid2api.dialects.anthropic import carried
+from droid2api.dialects import carried
 from droid2api.errors import GatewayError
 from droid2api.wire import dumps
 

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 
 from ... import ir
 from ...errors import GatewayError
-from . import carried
+from .. import carried
 
 # IR stop reason -> Anthropic's; anything else (None, newer words) ends the turn.
 STOP_REASONS = {"end_turn": "end_turn", "max_tokens": "max_tokens", "stop_sequence": "stop_sequence",

@@ -19,7 +19,7 @@ from marshmallow import ValidationError, fields, post_load, validate
 from ... import ir
 from ...validation import NOT_EMPTY, Lenient, StringOrParts, Tagged, count, json_type
 from ...wire import dumps
-from . import carried
+from .. import carried
 from .response import SOURCE
 
 

@@ -33,7 +33,7 @@ from ... import ir
 from ...errors import GatewayError
 from ...sse import encode_event
 from ...wire import dumps
-from . import carried
+from .. import carried
 from .errors import stream_error
 from .front_response import (ENDED_IN_ERROR, call_signature, empty_thinking_block, encode_usage, message_id,
                              stop_reason, tool_input, tool_use_block, unreadable_arguments)

@@ -1,19 +1,22 @@
-"""This module carries other dialects' opaque reasoning data through Anthropic clients, inside thinking blocks.
+"""This module carries one dialect's opaque reasoning data through a client of another dialect, and back.
 
-A Responses upstream's ``encrypted_content`` and a Gemini upstream's thought
-signatures must come back to that upstream exactly, on the next turn, or the
-model loses its reasoning (Gemini 3 refuses a function call without its
-signature). An Anthropic client such as Claude Code keeps every thinking
-block's ``signature`` as it was sent and returns it with the history, so the
-gateway puts that data there: ``d2a.`` and the URL-safe base64 of a small
-JSON object naming the dialect it came from. Anthropic's own signatures are
-plain base64, which has no ``.``, so the two can never be confused; and since
-the dialect is named, the data only ever goes back to the dialect that made
-it (the encoders check ``Thinking.source``).
+A Responses upstream's ``encrypted_content``, a Gemini upstream's thought
+signatures and Anthropic's signed thinking must come back to the upstream
+that made them, exactly, on the next turn, or the model loses its reasoning
+(Gemini 3 refuses a function call without its signature; Anthropic a tool
+loop without its signed thinking). Clients keep one opaque field of their
+own dialect and send it back with the history: an Anthropic thinking block's
+``signature``, a Responses reasoning item's ``encrypted_content``. The
+gateway puts the other dialect's data there: ``d2a.`` and the URL-safe base64
+of a small JSON object naming the dialect it came from. Anthropic signatures
+are plain base64 and Responses' encrypted content is Fernet text, neither of
+which has a ``.`` after four letters like this, so the two can never be
+confused; and since the dialect is named, the data only ever goes back to
+the dialect that made it (the encoders check ``Thinking.source``).
 
 A Gemini signature that belongs to a function call, not to a thought, rides
-in a thinking block of its own with empty text just before the tool_use
-block; it names the call's id, and decoding puts it back on that call.
+in a reasoning part of its own (an empty thinking block) just before the
+call; it names the call's id, and decoding puts it back on that call.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import base64
 import json
 
-from ... import ir
+from .. import ir
 
 PREFIX = "d2a."
 _FIELDS = (("signature", "g"), ("encrypted", "e"), ("id", "i"))  # ir.Thinking attribute -> key
@@ -38,10 +41,11 @@ def wrap(source: str, *, signature: str | None = None, encrypted: str | None = N
     return PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def wrap_thinking(part: ir.Thinking) -> str | None:
-    """The signature for a thinking part of another dialect, or None when it carries nothing opaque."""
-    if part.source == ir.Dialect.ANTHROPIC or part.source is None:
-        return part.signature
+def wrap_thinking(part: ir.Thinking, client: str = ir.Dialect.ANTHROPIC) -> str | None:
+    """The opaque value for a thinking part shown to a ``client`` of another dialect: the part's own data
+    when it comes from the client's dialect, else the wrapped data; None when it carries nothing opaque."""
+    if part.source == client or part.source is None:
+        return part.signature if client == ir.Dialect.ANTHROPIC else part.encrypted
     if part.signature is None and part.encrypted is None and part.id is None:
         return None  # an item id alone is worth carrying: it regroups a Responses item's summaries
     return wrap(part.source, signature=part.signature, encrypted=part.encrypted, item_id=part.id)
@@ -63,11 +67,14 @@ def unwrap(signature) -> dict | None:
     return payload
 
 
-def thinking_from(text: str, signature) -> ir.Thinking:
-    """A client's thinking block as an IR part: carried data goes back to its own dialect's fields."""
+def thinking_from(text: str, signature, client: str = ir.Dialect.ANTHROPIC, item_id: str | None = None) -> ir.Thinking:
+    """A client's thinking (an Anthropic block's ``signature``, a Responses item's ``encrypted_content``)
+    as an IR part: carried data goes back to its own dialect's fields, the client's own stays its own."""
     payload = unwrap(signature)
     if payload is None:
-        return ir.Thinking(text=text, signature=signature or None, source=ir.Dialect.ANTHROPIC)
+        if client == ir.Dialect.RESPONSES:
+            return ir.Thinking(text=text, encrypted=signature or None, id=item_id, source=client)
+        return ir.Thinking(text=text, signature=signature or None, source=client)
     return ir.Thinking(text=text, signature=payload.get("g"), encrypted=payload.get("e"), id=payload.get("i"),
                        source=payload["s"])
 
