@@ -138,6 +138,13 @@ class Tool:
     ``blocked_domains`` (lists of domains), ``max_uses`` (searches per request), ``user_location`` (an
     object of any of ``city``, ``region``, ``country``, ``timezone``) and ``search_context_size``
     (low | medium | high). An encoder sends those its dialect has and records a Loss for the rest.
+
+    A Responses ``custom`` tool (free-form text input, such as Codex's ``apply_patch``) has ``kind``
+    "custom": upstreams without custom tools are offered a function taking one string argument,
+    ``input``, and the front turns calls of it back into custom tool calls (``options`` keeps its
+    ``format``). A tool the client groups under a ``namespace`` (Codex's MCP tools) has ``name``
+    flattened to an upstream-safe name and ``namespace`` / ``client_name`` to restore it on every call
+    that comes back.
     """
 
     name: str
@@ -145,8 +152,10 @@ class Tool:
     parameters: dict = field(default_factory=dict)  # JSON Schema
     strict: bool | None = None
     cache_control: dict | None = None
-    kind: str = "function"
+    kind: str = "function"  # function | web_search | custom
     options: dict = field(default_factory=dict)
+    namespace: str | None = None
+    client_name: str | None = None  # the name the client calls the tool by, when ``name`` had to change
 
 
 @dataclass(slots=True)
