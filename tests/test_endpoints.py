@@ -365,3 +365,11 @@ def test_recorded_streams_are_relayed_byte_for_byte_without_an_error_event(http,
         streaming_upstream(url, pieces, None)
         answer = http.post(path, json={**body, "stream": True})
         assert answer.get_data() == raw, exchange
+
+
+def test_a_websocket_upgrade_on_responses_is_426_so_codex_falls_back_to_http(http):
+    answer = http.get("/v1/responses", headers={"Upgrade": "websocket", "Connection": "Upgrade",
+                                                "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "x3JJHMbDL1EzLkh9GBhXDw=="})
+    assert answer.status_code == 426
+    assert answer.get_json()["error"]["message"].startswith("this gateway serves the Responses API over HTTP")
+    assert http.get("/v1/responses").status_code == 405

@@ -14,7 +14,7 @@ import pytest
 from tests.helpers import exchanges, recorded, recorded_json
 
 from .checks import assert_factory_headers, assert_not_forwarded
-from .client import sse_payloads
+from .client import Exchange, sse_payloads
 from .servers import DIRECT_OPENAI_KEY, DIRECT_RESPONSES_PATH, RESPONSES_PATH, SYSTEM_PROMPT
 
 STREAMS = exchanges("openai_responses", "sse")
@@ -142,3 +142,12 @@ def test_direct_upstream_gets_its_own_key_and_model_name(openai_client, upstream
     assert received.json() == forwarded({"model": "gpt-direct", **QUESTION}, model="gpt-5")
     assert received.headers["authorization"] == f"Bearer {DIRECT_OPENAI_KEY}"
     assert_not_forwarded("sk-client-key", received)
+
+
+def test_a_websocket_upgrade_is_answered_426_by_the_real_server(gateway):
+    # Codex tries a WebSocket first; under gunicorn the upgrade headers reach werkzeug's routing as they are.
+    exchange = Exchange(gateway.url + "/v1/responses", "GET", None,
+                        {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+                         "Sec-WebSocket-Key": "x3JJHMbDL1EzLkh9GBhXDw=="}, None, 15.0)
+    assert exchange.status == 426
+    assert "HTTP only" in exchange.json()["error"]["message"]
