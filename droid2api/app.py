@@ -13,7 +13,7 @@ from .access import presented_keys
 from .blueprints import ANTHROPIC_PREFIXES, chat, messages, meta, responses
 from .blueprints.meta import wants_anthropic_shape
 from .config import Settings, load_settings
-from .dialects import anthropic, gemini, openai_chat
+from .dialects import FRONTS, anthropic, gemini, openai_chat
 from .errors import GatewayError
 from .gateway import Gateway
 from .wire import dumps, too_deep
@@ -32,6 +32,8 @@ def create_app(settings: Settings | None = None, environ=os.environ) -> Flask:
     gateway = Gateway(settings, environ)
     app.extensions["droid2api"] = gateway
     for module in (meta, chat, messages, responses):
+        if module.bp.dialect is not None and module.bp.dialect not in FRONTS:
+            raise RuntimeError(f"{module.__name__} serves {module.bp.dialect.NAME} clients, which is not in FRONTS")
         app.register_blueprint(module.bp)
     for prefix in ANTHROPIC_PREFIXES:  # Anthropic clients configured with a base URL that has a path
         app.register_blueprint(messages.bp, url_prefix=prefix, name="messages" + prefix.replace("/", "_"))

@@ -86,6 +86,9 @@ class Settings:
     auth_file: str = "auth.json"
     max_body_mb: float = 32.0  # Anthropic's own request limit; Claude Code bodies are far below it
     ping_interval: float = 10.0  # seconds of upstream silence before a converted stream sends a keep-alive
+    data_dir: str = "data"  # the state store's directory (droid2api/store), relative to the working directory
+    store_retention_days: float = 30.0  # stored entries without their own ttl expire after this
+    store_max_mb: float = 512.0  # the store's size bound; the soonest-expiring entries go first
 
     def model(self, model_id: str) -> ModelConfig | None:
         return self._models_by_id.get(model_id)
@@ -195,6 +198,11 @@ class ConfigSchema(_Strict):
                                                                             error="must be a positive number"))
     max_body_mb = fields.Float(load_default=32.0, validate=validate.Range(min=0, min_inclusive=False,
                                                                           error="must be a positive number"))
+    data_dir = _str(load_default="data")
+    store_retention_days = fields.Float(load_default=30.0, validate=validate.Range(
+        min=0, min_inclusive=False, error="must be a positive number"))
+    store_max_mb = fields.Float(load_default=512.0, validate=validate.Range(min=0, min_inclusive=False,
+                                                                           error="must be a positive number"))
 
     @validates_schema
     def _references(self, data, **kwargs):
@@ -298,6 +306,9 @@ def _settings(data: dict, label: str, environ) -> Settings:
         auth_file=environ.get("DROID2API_AUTH_FILE") or data["auth_file"],
         max_body_mb=data["max_body_mb"],
         ping_interval=data["ping_interval"],
+        data_dir=environ.get("DROID2API_DATA_DIR") or data["data_dir"],
+        store_retention_days=data["store_retention_days"],
+        store_max_mb=data["store_max_mb"],
     )
 
 

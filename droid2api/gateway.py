@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 
 from flask import Response
 
 from . import ir
 from .access import AccessGuard, Incoming
 from .credentials import Credentials, factory_credential
-from .dialects import BY_NAME, FRONTS
+from .dialects import BY_NAME
 from .dialects.shape import ShapeError
 from .errors import GatewayError
 from .headers import credential_headers, factory_headers, standard_headers
@@ -23,6 +24,8 @@ from .logs import dev_dump
 from .policy import Policy, Route
 from .relay import (converted_stream, decode_stream, passthrough_stream, relayed_headers,
                     stream_response, with_heartbeats)
+from .store import open_store
+from .stored_responses import StoredResponses, as_items
 from .tokens import estimate_input_tokens
 from .upstream import UpstreamClient, UpstreamResponse
 from .wire import dump_bytes, dumps, loads_or_none, parse_object
@@ -38,6 +41,7 @@ class Gateway:
         factory = factory_credential(environ, settings.auth_file, self.client.post_form)
         self.credentials = Credentials(factory, environ)
         self.guard = AccessGuard(settings.access_keys)
+        self.responses = StoredResponses(open_store(settings))
 
     # -- upstream calls -----------------------------------------------------
 
@@ -67,14 +71,30 @@ class Gateway:
         """Serve a client of the ``front`` dialect: relay to an upstream of the same dialect, else convert."""
         if route.dialect == front.NAME:
             return self.passthrough(front, route, body, incoming, count_tokens=count_tokens)
-        if front not in FRONTS:  # this endpoint cannot convert yet
-            raise GatewayError(400, f"model {route.requested!r} has a {route.dialect} upstream, and this endpoint "
-                                    f"serves only {front.NAME} upstreams so far; use /v1/chat/completions for it",
-                               param="model")
         if count_tokens:
             body = {"max_tokens": 1, **body}  # a count body has no max_tokens; the decoder may insist on one
             return self.count_tokens(front, route, front.decode_request(body), incoming)
+        if front.NAME == ir.Dialect.RESPONSES:  # the one stateful API
+            return self.respond_with_state(front, route, body, incoming)
         return self.convert(front, route, front.decode_request(body), incoming)
+
+    def respond_with_state(self, front, route: Route, body: dict, incoming: Incoming) -> Response:
+        """The Responses API over another dialect: the gateway keeps what the upstream cannot.
+
+        A ``previous_response_id`` continues a stored conversation (its input
+        and output come first); the answer is stored unless ``store`` is false.
+        """
+        input_items = as_items(body.get("input"))
+        previous = body.get("previous_response_id")
+        context = self.responses.context(previous) if previous is not None else []
+        body = {key: value for key, value in body.items() if key != "previous_response_id"}
+        request = front.decode_request({**body, "input": context + input_items})
+        if body.get("store") is False:
+            return self.convert(front, route, request, incoming)
+        conversation = context + input_items
+        # Its id is the store's key: the gateway issues it, since upstream ids need not be unique.
+        return self.convert(front, route, request, incoming, response_id="resp_" + uuid.uuid4().hex,
+                            on_complete=lambda answer: self.responses.save(answer, input_items, conversation))
 
     # -- same dialect: relay bytes ------------------------------------------
 
@@ -119,7 +139,8 @@ class Gateway:
             count = dialect.decode_token_count(parse_object(raw, "upstream token count"), route.upstream)
         return Response(dumps(front.encode_token_count(count)), status=200, content_type="application/json")
 
-    def convert(self, front, route: Route, request: ir.Request, incoming: Incoming) -> Response:
+    def convert(self, front, route: Route, request: ir.Request, incoming: Incoming, *,
+                response_id: str | None = None, on_complete=None) -> Response:
         """Send ``request`` to an upstream of another dialect and answer in the ``front`` dialect."""
         dialect = BY_NAME[route.dialect]
         self.policy.apply(request, route)
@@ -139,17 +160,21 @@ class Gateway:
             raw = upstream.read()
             dev_dump(f"<- {route.upstream} body", None, raw)
             events = ir.response_events(_decode_response(dialect, raw, route.upstream))
+        if response_id is not None:
+            events = _with_id(events, response_id)
         if request.stream:
             encoder = front.StreamEncoder(route.requested, request)
             if hasattr(encoder, "ping") and upstream.is_event_stream:  # the front has a keep-alive event
                 events = with_heartbeats(events, self.settings.ping_interval)
-            return stream_response(converted_stream(upstream, events, encoder), headers)
+            return stream_response(converted_stream(upstream, events, encoder, on_complete), headers)
         try:
             response = _accumulate(events)
         finally:
             upstream.close()
-        return Response(dumps(front.encode_response(response, route.requested)), status=200, headers=headers,
-                        content_type="application/json")
+        answer = front.encode_response(response, route.requested, request)
+        if on_complete is not None:
+            on_complete(answer)
+        return Response(dumps(answer), status=200, headers=headers, content_type="application/json")
 
 
 def _decode_response(dialect, raw: bytes, upstream: str) -> ir.Response:
@@ -164,6 +189,12 @@ def _decode_response(dialect, raw: bytes, upstream: str) -> ir.Response:
         # Every field a decoder reads is checked by shape; this is for what those checks have missed.
         log.warning("cannot decode the answer of %s: %r", upstream, e)
         raise GatewayError(502, f"upstream {upstream} sent an answer of an unexpected shape") from None
+
+
+def _with_id(events, response_id: str):
+    """The events with the answer's id replaced by one the gateway issued."""
+    for event in events:
+        yield ir.Start(response_id, event.model, event.created) if isinstance(event, ir.Start) else event
 
 
 def _accumulate(events) -> ir.Response:

@@ -144,7 +144,7 @@ class Tool:
     ``input``, and the front turns calls of it back into custom tool calls (``options`` keeps its
     ``format``). A tool the client groups under a ``namespace`` (Codex's MCP tools) has ``name``
     flattened to an upstream-safe name and ``namespace`` / ``client_name`` to restore it on every call
-    that comes back.
+    that comes back (``options`` keeps the namespace's description as ``namespace_description``).
     """
 
     name: str

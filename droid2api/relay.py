@@ -152,18 +152,22 @@ def with_heartbeats(events, interval: float):
 _END = object()
 
 
-def converted_stream(upstream, events, encoder):
+def converted_stream(upstream, events, encoder, on_complete=None):
     """Encode IR events for the client; a failure anywhere becomes the client's error event.
 
     A None among the events means the upstream has been silent for a while:
     the encoder's ``ping()`` goes out, so clients and proxies see the stream
-    is alive.
+    is alive. ``on_complete`` gets the encoder's ``final_response`` once a
+    stream has completed (the Responses front stores it).
     """
     try:
         for event in events:
             chunk = encoder.ping() if event is None else encoder.encode(event)
             if chunk:
                 yield chunk
+        final = getattr(encoder, "final_response", None)
+        if on_complete is not None and final is not None:
+            on_complete(final)
     except GatewayError as e:
         log.warning("stream from %s failed: %s", upstream.name, e.message)
         yield encoder.encode(ir.StreamError(e.status, "upstream_error", e.message))

@@ -102,18 +102,20 @@ class StringOrList(fields.Field):
 
 
 class StringOrParts(fields.Field):
-    """Message content: a plain string, or a list of parts loaded by ``parts`` (a field)."""
+    """Message content: a plain string, or a list of parts loaded by ``parts`` (a field); ``what`` names
+    the parts in the error message (a Responses ``input`` is a list of items)."""
 
-    def __init__(self, parts: fields.Field, **kwargs):
+    def __init__(self, parts: fields.Field, what: str = "content parts", **kwargs):
         super().__init__(**kwargs)
         self.parts = fields.List(parts)
+        self.what = what
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str):
             return value
         if isinstance(value, list):
             return self.parts.deserialize(value, attr, data, **kwargs)
-        raise ValidationError("must be a string or a list of content parts")
+        raise ValidationError(f"must be a string or a list of {self.what}")
 
 
 def json_type(value) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import tempfile
 import logging
 from pathlib import Path
 
@@ -62,6 +63,26 @@ def upstream_events(provider: str, name: str) -> list:
     return list(ir.response_events(dialect.decode_response(recorded_json(f"{name}.response.json"))))
 
 
+def convert_everywhere(decode_request, raw: bytes):
+    """Decode a client's raw body with a front's ``decode_request`` and encode it for every upstream dialect:
+    the property of the fronts' damaged-body tests is that nothing but a 400 may come of it."""
+    from types import SimpleNamespace
+
+    from droid2api.dialects import BY_NAME
+    from droid2api.errors import GatewayError
+    from droid2api.wire import parse_object
+
+    route = SimpleNamespace(factory=False, upstream_model="m", fast=False)
+    try:
+        request = decode_request(parse_object(raw))
+        for dialect in BY_NAME.values():
+            dialect.encode_request(request, [], route)
+    except GatewayError as e:
+        assert e.status == 400, e
+    except RecursionError:
+        pass  # JSON nested too deep to walk, wherever it is first walked: app.py answers it with a 400
+
+
 def assert_stream_contract(events: list):
     """The IR stream contract every decoder keeps: Start first; each part PartStart, Delta*, PartStop,
     one part at a time with dense indices in order; exactly one Finish, last."""
@@ -91,6 +112,8 @@ def base_config(**overrides) -> dict:
             {"id": "gemini-test", "type": "google", "reasoning": "auto", "provider": "google"},
         ],
         "system_prompt": "",
+        # Stored Responses go to a directory of the test run's own, never into the checkout.
+        "data_dir": tempfile.mkdtemp(prefix="droid2api-test-data-"),
     }
     config.update(overrides)
     return config

@@ -150,14 +150,6 @@ def test_unknown_model_is_404(http, name):
     assert kind == "not_found_error" and "gpt-99" in message and "/v1/models" in message
 
 
-@pytest.mark.parametrize("path, model, shape", [("/v1/responses", "claude-test", "openai")])
-def test_model_of_another_type_is_400_naming_the_endpoint_to_use(http, path, model, shape):
-    # /v1/chat/completions and /v1/messages serve every model; /v1/responses relays only for now.
-    answer = http.post(path, json={"model": model, "messages": [], "input": "x"})
-    assert answer.status_code == 400
-    assert "/v1/chat/completions" in error_of(answer, shape)[1]
-
-
 def test_model_type_without_endpoint_is_503():
     config = base_config(endpoint=[{"name": "openai", "base_url": RESPONSES_URL}])
     answer = app_for(config).test_client().post("/v1/messages", json=MESSAGE)

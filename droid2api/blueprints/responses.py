@@ -1,10 +1,15 @@
-"""POST /v1/responses: the OpenAI Responses API."""
+"""The OpenAI Responses API: POST /v1/responses over a model of any type, and the stored responses.
 
-from flask import Blueprint, request
+Responses-type (``openai``) models are relayed; every other type is
+converted, and the gateway itself keeps what the API stores (see
+stored_responses.py): GET and DELETE /v1/responses/{id} and its input_items.
+"""
+
+from flask import Blueprint, jsonify, request
 
 from ..dialects import openai_responses
 from ..errors import GatewayError
-from . import serve
+from . import gateway, serve
 
 bp = Blueprint("responses", __name__)
 bp.dialect = openai_responses
@@ -26,3 +31,35 @@ def responses_websocket():
 
 # Werkzeug routes a request that asks to upgrade (Connection: Upgrade) only to rules marked websocket.
 bp.add_url_rule("/v1/responses", "responses_websocket_upgrade", responses_websocket, websocket=True)
+
+
+@bp.get("/v1/responses/<response_id>")
+def get_response(response_id):
+    return jsonify(gateway().responses.get(response_id))
+
+
+@bp.delete("/v1/responses/<response_id>")
+def delete_response(response_id):
+    if not gateway().responses.delete(response_id):
+        raise GatewayError(404, f"no stored response with id {response_id!r}", code="response_not_found")
+    return jsonify(id=response_id, object="response.deleted", deleted=True)
+
+
+@bp.get("/v1/responses/<response_id>/input_items")
+def input_items(response_id):
+    items = [_with_id(item, f"{response_id}_in{i}") for i, item in enumerate(gateway().responses.input_items(response_id))]
+    if request.args.get("order", "desc") == "desc":  # the API's default: newest first
+        items.reverse()
+    return jsonify(object="list", data=items, first_id=items[0]["id"] if items else None,
+                   last_id=items[-1]["id"] if items else None, has_more=False)
+
+
+def _with_id(item: dict, fallback: str) -> dict:
+    """An input item as the API lists it: with an id (clients send most items without one)."""
+    if not isinstance(item, dict):
+        return item
+    item = {**item, "id": item.get("id") or fallback}
+    if item.get("type", "message") == "message":
+        item.setdefault("type", "message")
+        item.setdefault("status", "completed")
+    return item

@@ -13,7 +13,8 @@ call a model that speaks the dialect):
 The front half (what the gateway needs to serve a client that speaks it):
 
 * ``decode_request(body)`` — a client body as an ir.Request (a 400 naming the field if it is bad);
-* ``encode_response(response, model)`` — an ir.Response as the client's answer body;
+* ``encode_response(response, model, request)`` — an ir.Response as the client's answer body (the
+  request says what the client asked for: its tools' kinds and names, what to ``include``);
 * ``StreamEncoder(model, request)`` — ``.encode(ir event) -> bytes``, for one streamed answer;
 * ``error_body(err)``, ``stream_error(err, last_data)`` — its error shapes;
 * ``model_list(models)`` — the configured models in its list shape.
@@ -32,7 +33,7 @@ from ..ir import Dialect
 from . import anthropic, gemini, openai_chat, openai_responses
 
 BY_NAME = {module.NAME: module for module in (anthropic, openai_responses, openai_chat, gemini)}
-FRONTS = (openai_chat, anthropic)  # Responses and Gemini fronts: their own issues
+FRONTS = (openai_chat, anthropic, openai_responses)  # the Gemini front: its own issue
 
 UPSTREAM_HALF = ("NAME", "encode_request", "decode_response", "StreamDecoder", "apply_policies", "is_final_event",
                  "error_body", "is_error_body", "stream_error", "parse_error")

@@ -1,5 +1,9 @@
 """This module keeps the ids an encoder sends (tool call ids, end-user ids) valid for its upstream.
 
+Tool names have the same problem: a client that groups tools under a
+namespace (Codex's MCP tools) calls them by two names, which every upstream
+takes only joined into one (``namespaced_tool_name``).
+
 A conversation carries its tool call ids from turn to turn, and may move to an
 upstream of another dialect than the one that made them. Each dialect refuses
 some: Anthropic takes only ``[a-zA-Z0-9_-]`` (a Chat provider's
@@ -56,3 +60,26 @@ RESPONSES_CALL_ID = IdRule("the Responses API", max_length=64)
 # OpenAI refuses a ``user`` over 64 characters; Claude Code's metadata.user_id is a JSON object of ~130.
 # The hash still names one end user consistently, which is all the field is for.
 OPENAI_USER = IdRule("OpenAI's user field", max_length=64, prefix="user_")
+
+
+# A tool name every dialect takes: OpenAI and Anthropic allow [a-zA-Z0-9_-] up to 64 characters, and Gemini
+# wants the first to be a letter or an underscore.
+_TOOL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_-]{0,63}")
+_NOT_IN_TOOL_NAMES = re.compile(r"[^a-zA-Z0-9_-]")
+_HASH_LENGTH = 8
+
+
+def namespaced_tool_name(namespace: str, name: str) -> str:
+    """The one name for the tool ``name`` of the client's ``namespace`` that every upstream takes.
+
+    ``namespace__name`` when that is a valid name; otherwise the same with every other character made
+    ``_``, cut to fit, and 8 hex digits of the hash of the original, so that two names can never meet. A
+    pure function of the two names: a call, its result and a forced tool choice all map alike, every turn.
+    """
+    joined = f"{namespace}__{name}"
+    if _TOOL_NAME.fullmatch(joined):
+        return joined
+    safe = _NOT_IN_TOOL_NAMES.sub("_", joined)
+    if not _TOOL_NAME.match(safe):
+        safe = "_" + safe  # begins with a digit or a dash
+    return f"{safe[:64 - _HASH_LENGTH - 1]}_{hashed(joined, '')[:_HASH_LENGTH]}"

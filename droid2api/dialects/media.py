@@ -35,6 +35,12 @@ def parse_data_url(url: str) -> tuple | None:
     return media_type, data
 
 
+def media_type_of(filename: str | None, default: str = "application/pdf") -> str:
+    """The media type a file name's ending names (``notes.txt`` is text/plain); ``default`` for any other."""
+    ending = "." + filename.rpartition(".")[2].lower() if filename and "." in filename else None
+    return next((media_type for media_type, known in _EXTENSIONS.items() if known == ending), default)
+
+
 def document_filename(document) -> str:
     """A file name for an ir.Document: its title, ending as its media type does (``report.pdf``)."""
     extension = _EXTENSIONS.get(document.media_type, "")

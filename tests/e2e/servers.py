@@ -184,6 +184,7 @@ def start_gateway(config: dict, directory: Path, env: dict | None = None, bin_di
         "DROID2API_CONFIG": str(config_path),
         "DROID2API_HOST": "127.0.0.1",
         "DROID2API_AUTH_FILE": str(directory / "auth.json"),
+        "DROID2API_DATA_DIR": str(directory / "data"),
         "PORT": str(port),
         "WEB_CONCURRENCY": "1",
         "FACTORY_API_KEY": FACTORY_KEY,

@@ -21,21 +21,18 @@ a module fixture; each test then reads what they produced.
 from __future__ import annotations
 
 import json
-import os
 import re
-import time
 
 import pytest
 
 from droid2api.dialects.ids import hashed
 from tests.helpers import anthropic_assemble, anthropic_events, recorded
 
+from .checks import Replayed, assert_gemini_schema, client_requests, keys_anywhere, log_since
 from .client import post, sse_payloads
 from .servers import (ANTHROPIC_PATH, CHAT_PATH, DIRECT_GEMINI_KEY, DIRECT_GEMINI_PATH, FACTORY_KEY, GEMINI_PATH,
-                      REPO, RESPONSES_PATH, SYSTEM_PROMPT)
+                      RESPONSES_PATH, SYSTEM_PROMPT)
 
-CLIENTS = REPO.parent / "shared" / "fixtures" / "clients"
-RECORDING = CLIENTS / "claude-code.json"
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta", "content-type")
 AUTH_HEADERS = ("authorization", "x-api-key", "x-goog-api-key")
 
@@ -66,13 +63,6 @@ ANTHROPIC_ONLY = {"cache_control", "context_management", "thinking", "budget_tok
                   "anthropic-beta", "anthropic_beta", "input_schema", "tool_use_id", "tool_use", "tool_result",
                   "metadata", "stop_sequences", "system"}
 
-# Gemini's Schema object (generativelanguage v1beta): every field it accepts.
-GEMINI_SCHEMA_FIELDS = {"type", "format", "title", "description", "nullable", "enum", "items", "minItems",
-                        "maxItems", "properties", "required", "minProperties", "maxProperties",
-                        "propertyOrdering", "minLength", "maxLength", "pattern", "minimum", "maximum", "anyOf",
-                        "default", "example"}
-GEMINI_TYPES = {"STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT"}
-
 # Claude Code's budget (31999 tokens) is more than "high" (24576) and at most "xhigh" (40960): the smallest
 # effort whose budget covers it, as the README's reasoning table reads.
 EFFORT = "xhigh"
@@ -81,46 +71,11 @@ EFFORT = "xhigh"
 # -- the replay -----------------------------------------------------------------------------------
 
 
-def _claude_code_requests() -> list:
-    if not RECORDING.is_file():
-        reason = (f"Claude Code's recorded requests are missing: {RECORDING} (the shared/ checkout is expected "
-                  f"beside the repository, at {REPO.parent / 'shared'})")
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason + "; CI always has it", pytrace=False)
-        pytest.skip(reason)
-    requests = json.loads(RECORDING.read_text("utf-8"))
-    assert len(requests) == 2 and all(r["path"] == "/v1/messages?beta=true" for r in requests)
-    return requests
-
-
-class Replayed:
-    """One request replayed to one model: what the client got, and what the upstream received."""
-
-    def __init__(self, sent: dict, path: str, status: int, content_type: str, answer: bytes, recording: str,
-                 requests: list):
-        self.sent = sent  # Claude Code's body
-        self.path = path  # where the upstream should have been called
-        self.status = status
-        self.content_type = content_type
-        self.answer = answer
-        self.recording = recording
-        self.requests = requests  # every fake_upstream.Received of this exchange
-
-    @property
-    def received(self):
-        """The one request the upstream received (a test fails here, not the whole module, if not one)."""
-        calls = [(r.method, r.path) for r in self.requests]
-        assert calls == [("POST", self.path)], f"the upstream got {calls}; the client got {self.answer[:2000]!r}"
-        return self.requests[0]
-
-    @property
-    def body(self) -> dict:
-        return self.received.json()
-
-
 @pytest.fixture(scope="module")
 def claude_code():
-    return _claude_code_requests()
+    requests = client_requests("claude-code.json")
+    assert len(requests) == 2 and all(r["path"] == "/v1/messages?beta=true" for r in requests)
+    return requests
 
 
 @pytest.fixture(scope="module")
@@ -144,21 +99,8 @@ def replays(claude_code, gateway, upstream_process) -> dict:
                                              exchange.headers.get("content-type", ""), answer, recording,
                                              upstream.requests())
     upstream.reset()
-    results["log"] = _log_since(gateway.log_path, log_start, expected_lines=len(TARGETS) * len(claude_code))
+    results["log"] = log_since(gateway.log_path, log_start, ACCESS_LINE, expected_lines=len(TARGETS) * len(claude_code))
     return results
-
-
-def _log_since(path, start: int, expected_lines: int) -> str:
-    """The gateway's log from byte ``start``, once it holds an access line for each replayed request (each
-    is written after the response's last byte, so may trail the client's read a little)."""
-    deadline = time.monotonic() + 5.0
-    while True:
-        with open(path, "rb") as log:
-            log.seek(start)
-            text = log.read().decode("utf-8", "replace")
-        if len(ACCESS_LINE.findall(text)) >= expected_lines or time.monotonic() > deadline:
-            return text
-        time.sleep(0.05)
 
 
 def replay_ids():
@@ -215,19 +157,6 @@ def join_texts(texts: list) -> str:
             joined += "\n\n"
         joined += text
     return joined
-
-
-def keys_anywhere(value, skip=("parameters",)) -> set:
-    """Every object key inside ``value``, except inside the ``skip`` keys' values (tool schemas)."""
-    if isinstance(value, list):
-        return set().union(*(keys_anywhere(item, skip) for item in value))
-    if not isinstance(value, dict):
-        return set()
-    found = set(value)
-    for key, item in value.items():
-        if key not in skip:
-            found |= keys_anywhere(item, skip)
-    return found
 
 
 def leaked(body: dict) -> set:
@@ -442,31 +371,6 @@ def test_chat_gets_the_tools_reasoning_limit_and_user(replays, index):
 
 
 # -- Gemini, through Factory and direct -------------------------------------------------------------
-
-
-def assert_gemini_schema(cleaned, original, where: str):
-    """``cleaned`` is in Gemini's Schema subset and keeps ``original``'s structure: the same properties at
-    every level, its descriptions, required names among the properties."""
-    assert isinstance(cleaned, dict), where
-    assert set(cleaned) <= GEMINI_SCHEMA_FIELDS, f"{where}: {set(cleaned) - GEMINI_SCHEMA_FIELDS}"
-    if "type" in cleaned:
-        assert cleaned["type"] in GEMINI_TYPES, f"{where}.type: {cleaned['type']}"
-    if isinstance(original.get("description"), str):
-        assert cleaned.get("description") == original["description"], f"{where}.description"
-    if "enum" in cleaned:
-        assert all(isinstance(value, str) for value in cleaned["enum"]), f"{where}.enum"
-    if isinstance(original.get("properties"), dict):
-        assert list(cleaned.get("properties", {})) == list(original["properties"]), f"{where}.properties"
-        for name, schema in original["properties"].items():
-            assert_gemini_schema(cleaned["properties"][name], schema, f"{where}.properties.{name}")
-        assert set(cleaned.get("required", [])) == set(original.get("required", [])) & set(original["properties"])
-    if isinstance(original.get("items"), dict):
-        assert_gemini_schema(cleaned["items"], original["items"], f"{where}.items")
-    if cleaned.get("type") == "ARRAY":
-        assert "items" in cleaned, f"{where}: Gemini rejects an ARRAY without items"
-    if isinstance(original.get("anyOf"), list) and "anyOf" in cleaned:
-        for i, (member, source) in enumerate(zip(cleaned["anyOf"], original["anyOf"])):
-            assert_gemini_schema(member, source, f"{where}.anyOf[{i}]")
 
 
 @pytest.mark.parametrize("model", GEMINI)

@@ -74,19 +74,6 @@ def test_bad_requests_are_answered_in_the_dialect_and_never_forwarded(gateway, u
     assert upstream.requests() == []
 
 
-@pytest.mark.parametrize("endpoint", ["/v1/responses"])  # /v1/messages converts: test_messages_conversion.py
-def test_a_model_of_another_dialect_is_a_bad_request(gateway, upstream, endpoint):
-    _, other, check_shape = ENDPOINTS[endpoint]
-
-    exchange = post(gateway.url + endpoint, {"model": other, **QUESTION})
-
-    assert exchange.status == 400
-    reply = exchange.json()
-    assert check_shape(reply) == "invalid_request_error"
-    assert other in json.dumps(reply)
-    assert upstream.requests() == []
-
-
 # -- the upstream's error answers ----------------------------------------------------------------
 
 

@@ -28,8 +28,9 @@ from marshmallow import INCLUDE, Schema, fields, validate
 
 from ... import ir
 from ...validation import StringOrParts, Tagged, count, load_or_400, number_between
-from .front_schema import (EFFORTS, MESSAGES, THINKING, TOOL_CHOICE, CallSignature, Dropped, Metadata, OutputConfig,
-                           OutputFormat, TextBlock, ToolField, instructions)
+from ..decoding import CallSignature, attach_call_signatures, kept
+from .front_schema import (EFFORTS, MESSAGES, THINKING, TOOL_CHOICE, Metadata, OutputConfig, OutputFormat, TextBlock,
+                           ToolField, instructions)
 from .response import NAME
 
 
@@ -96,9 +97,7 @@ def settle(items: list, where: str, losses: list) -> list:
     parts, signatures = [], []
     for j, item in enumerate(items):
         at = f"{where}[{j}]"
-        if isinstance(item, Dropped):
-            losses.append(ir.Loss(at, item.reason + ("" if item.kept is not None else "; dropped")))
-            item = item.kept
+        item = kept(item, at, losses)
         if isinstance(item, CallSignature):
             signatures.append((at, item))
             continue
@@ -106,14 +105,7 @@ def settle(items: list, where: str, losses: list) -> list:
             if isinstance(part, ir.ToolResult):
                 part.content = settle(part.content, f"{at}.content", losses)
             parts.append(part)
-    calls = {part.id: part for part in parts if isinstance(part, ir.ToolCall)}
-    for at, carried_signature in signatures:
-        call = calls.get(carried_signature.call_id)
-        if call is None:
-            losses.append(ir.Loss(at, f"a Gemini signature for tool call {carried_signature.call_id!r}, which "
-                                      "this message does not hold; dropped"))
-        else:
-            call.signature = carried_signature.signature
+    attach_call_signatures(parts, signatures, losses)
     return parts
 
 

@@ -126,7 +126,8 @@ def _blocks(part, broken: list) -> list:
     return []
 
 
-def encode_response(response: ir.Response, model: str) -> dict:
+def encode_response(response: ir.Response, model: str, request: ir.Request | None = None) -> dict:
+    # ``request``: the front interface passes it (the Responses front needs it); nothing in it changes this answer.
     if response.stop_reason == "error":
         raise GatewayError(502, ENDED_IN_ERROR)
     refused = any(isinstance(part, ir.Refusal) and part.text for part in response.parts)

@@ -12,31 +12,14 @@ references into its own search results, among them).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from marshmallow import ValidationError, fields, post_load, validate
 
 from ... import ir
 from ...validation import NOT_EMPTY, Lenient, StringOrParts, Tagged, count, json_type
 from ...wire import dumps
 from .. import carried
+from ..decoding import CallSignature, Dropped, UserLocation, location_option
 from .response import SOURCE
-
-
-@dataclass(slots=True)
-class Dropped:
-    """A block or setting the IR has no slot for; ``kept`` is what of it the IR does hold, if anything."""
-
-    reason: str
-    kept: object = None
-
-
-@dataclass(slots=True)
-class CallSignature:
-    """A Gemini thought signature for the tool call ``call_id`` of the same message."""
-
-    call_id: str
-    signature: str
 
 
 class _Block(Lenient):
@@ -271,14 +254,6 @@ class CustomTool(_Block):
                        data.get("cache_control"))
 
 
-class UserLocation(Lenient):
-    type = fields.String(allow_none=True)
-    city = fields.String(allow_none=True)
-    region = fields.String(allow_none=True)
-    country = fields.String(allow_none=True)
-    timezone = fields.String(allow_none=True)
-
-
 class WebSearchTool(_Block):
     name = fields.String(load_default="web_search")
     max_uses = count()
@@ -290,8 +265,7 @@ class WebSearchTool(_Block):
     def _ir(self, data, **kwargs):
         options = {key: data[key] for key in ("max_uses", "allowed_domains", "blocked_domains")
                    if data.get(key) is not None}
-        location = {key: value for key, value in (data.get("user_location") or {}).items()
-                    if key != "type" and value is not None}
+        location = location_option(data.get("user_location"))
         if location:
             options["user_location"] = location
         return ir.Tool(data["name"], kind="web_search", options=options, cache_control=data.get("cache_control"))

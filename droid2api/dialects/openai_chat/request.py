@@ -50,10 +50,11 @@ def encode_request(request: ir.Request, losses: list, route=None) -> dict:
 
 
 def _tools(request: ir.Request, body: dict, losses: list):
-    """Function tools and the choice among them; Chat Completions has no web search tool."""
+    """Function tools and the choice among them; Chat Completions has no web search tool. A custom tool
+    (free text) is offered as a function of its one string parameter, as the IR holds it."""
     functions, dropped = [], set()
     for i, tool in enumerate(request.tools):
-        if tool.kind == "function":
+        if tool.kind in ("function", "custom"):
             functions.append(_tool(tool))
         else:
             dropped.add(tool.name)
@@ -104,14 +105,23 @@ def _messages(request: ir.Request, losses: list) -> list:
         if message.role == "assistant":
             messages.append(_assistant(message, losses, where))
             continue
-        # Tool results become tool messages; they answer the assistant turn, so they come first.
+        # Tool results become tool messages; they answer the assistant turn, so they come first. A tool
+        # message holds text only, so a result's images and files go to the user message after them.
         rest, paths = [], []
         for j, part in enumerate(message.parts):
             at = f"{where}.content[{j}]"
             if isinstance(part, ir.ToolResult):
-                messages.append({"role": "tool", "tool_call_id": CHAT_CALL_ID.fit(part.call_id, losses, at),
-                                 "content": _content(part.content, [f"{at}.content[{k}]"
-                                                                    for k in range(len(part.content))], losses)})
+                texts = [(k, p) for k, p in enumerate(part.content) if isinstance(p, ir.Text)]
+                media = [(k, p) for k, p in enumerate(part.content) if not isinstance(p, ir.Text)]
+                call_id = CHAT_CALL_ID.fit(part.call_id, losses, at)
+                messages.append({"role": "tool", "tool_call_id": call_id,
+                                 "content": _content([p for _, p in texts], [f"{at}.content[{k}]" for k, _ in texts],
+                                                     losses)})
+                if media:
+                    rest.append(ir.Text(f"(attached to the result of tool call {call_id})"))
+                    paths.append(at)
+                    rest += [p for _, p in media]
+                    paths += [f"{at}.content[{k}]" for k, _ in media]
             else:
                 rest.append(part)
                 paths.append(at)

@@ -106,7 +106,8 @@ def tool_call(part: ir.ToolCall, index: int | None = None) -> dict:
     return call
 
 
-def encode_response(response: ir.Response, model: str) -> dict:
+def encode_response(response: ir.Response, model: str, request: ir.Request | None = None) -> dict:
+    # ``request``: the front interface passes it (the Responses front needs it); nothing in it changes this answer.
     if response.stop_reason == "error":
         raise GatewayError(502, "the upstream ended its answer with an error")
     text = "".join(p.text for p in response.parts if isinstance(p, ir.Text))

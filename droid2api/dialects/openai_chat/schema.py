@@ -15,64 +15,9 @@ from ... import ir
 from ...reasoning import EFFORTS
 from ...validation import StringOrList, StringOrParts, Tagged, count, load_or_400, number_between
 from . import reasoning
+from .parts import TEXT, TEXT_AND_IMAGES, RefusalPart, Part
 
 NAME = ir.Dialect.CHAT
-
-
-class _Part(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    type = fields.String(required=True)
-
-
-class TextPart(_Part):
-    text = fields.String(required=True)
-    cache_control = fields.Dict()
-
-    @post_load
-    def _ir(self, data, **kwargs):
-        return ir.Text(data["text"], cache_control=data.get("cache_control"))
-
-
-class ImageUrl(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    url = fields.String(required=True, validate=validate.Length(min=1, error="must not be empty"))
-    detail = fields.String(validate=validate.OneOf(("auto", "low", "high"), error="must be one of {choices}"))
-
-
-class ImagePart(_Part):
-    image_url = fields.Nested(ImageUrl, required=True)
-    cache_control = fields.Dict()
-
-    @post_load
-    def _ir(self, data, **kwargs):
-        return image(data["image_url"]["url"], data["image_url"].get("detail"), data.get("cache_control"))
-
-
-def image(url: str, detail=None, cache_control=None) -> ir.Image:
-    """A data: URL becomes inline base64; anything else stays a URL (the gateway never fetches it)."""
-    if url.startswith("data:"):
-        header, _, payload = url[5:].partition(",")
-        media_type, _, encoding = header.partition(";")
-        if encoding != "base64" or not payload:
-            raise ValidationError({"image_url": {"url": ["a data: URL must be base64 (data:<type>;base64,...)"]}})
-        return ir.Image(data=payload, media_type=media_type or "image/png", detail=detail, cache_control=cache_control)
-    return ir.Image(url=url, detail=detail, cache_control=cache_control)
-
-
-class RefusalPart(_Part):
-    refusal = fields.String(required=True)
-
-    @post_load
-    def _ir(self, data, **kwargs):
-        return ir.Refusal(data["refusal"])
-
-
-TEXT = {"text": TextPart()}
-TEXT_AND_IMAGES = {"text": TextPart(), "image_url": ImagePart()}
 
 
 class FunctionCall(Schema):
@@ -257,7 +202,7 @@ class JsonSchemaFormat(Schema):
     strict = fields.Boolean(allow_none=True)
 
 
-class ResponseFormat(_Part):
+class ResponseFormat(Part):
     json_schema = fields.Nested(JsonSchemaFormat)
 
     @validates_schema

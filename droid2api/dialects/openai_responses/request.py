@@ -3,6 +3,9 @@
 The gateway keeps no state upstream (``store: false``), so every turn carries
 the whole conversation; reasoning items go back with their
 ``encrypted_content``, which is why it is requested whenever reasoning is on.
+A Responses client's own fields with no IR slot come back from
+``Request.extras``; where the encoder writes the same object or list
+(``text``, ``include``), the two are merged. tools.py writes the tools.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from ...reasoning import effort_for, openai_off_effort
 from ..ids import OPENAI_USER, RESPONSES_CALL_ID
 from ..media import data_url, document_filename
 from .response import NAME, SOURCE
+from .tools import ClientTools, encode_tool_choice, encode_tools
 
 
 _UNSUPPORTED = {
@@ -31,11 +35,11 @@ def encode_request(request: ir.Request, losses: list, route) -> dict:
         body["instructions"] = join_texts(system)
     _note_cache_control(request.system, losses, "system")
     developer = [_message("developer", [_input_text(part.text)]) for part in request.system if part.role == "developer"]
-    body["input"] = developer + _conversation(request.messages, losses)
+    body["input"] = developer + _conversation(request.messages, ClientTools(request), losses)
     if request.tools:
-        body["tools"] = [_tool(tool, request.source, losses, f"tools[{i}]") for i, tool in enumerate(request.tools)]
+        body["tools"] = encode_tools(request.tools, request.source, losses)
     if request.tool_choice is not None:
-        body["tool_choice"] = _tool_choice(request.tool_choice, request.tools)
+        body["tool_choice"] = encode_tool_choice(request.tool_choice, request.tools)
     _put(body, "parallel_tool_calls", request.parallel_tool_calls)
     _put(body, "max_output_tokens", request.max_tokens)
     _put(body, "temperature", request.temperature)
@@ -62,10 +66,21 @@ def encode_request(request: ir.Request, losses: list, route) -> dict:
     body["store"] = False
     for key, value in request.extras.items():
         if request.source == NAME:
-            body.setdefault(key, value)  # what the encoder set (store: false, ...) wins
+            _put_extra(body, key, value)
         else:
             losses.append(ir.Loss(key, f"a {request.source} field with no Responses equivalent"))
     return body
+
+
+def _put_extra(body: dict, key: str, value):
+    """A client's own field back in its body: what the encoder set wins (``store: false``), an object it
+    set too gains the client's other keys (``text.verbosity``), a list the client's other entries."""
+    if key not in body:
+        body[key] = value
+    elif isinstance(body[key], dict) and isinstance(value, dict):
+        body[key] = {**value, **body[key]}
+    elif isinstance(body[key], list) and isinstance(value, list):
+        body[key] = body[key] + [entry for entry in value if entry not in body[key]]
 
 
 def join_texts(texts: list) -> str:
@@ -92,7 +107,7 @@ def _note_cache_control(parts, losses: list, where: str):
 # -- conversation -------------------------------------------------------------
 
 
-def _conversation(messages: list, losses: list) -> list:
+def _conversation(messages: list, tools: ClientTools, losses: list) -> list:
     items = []
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
@@ -100,19 +115,19 @@ def _conversation(messages: list, losses: list) -> list:
             losses.append(ir.Loss(f"{where}.name", "Responses messages carry no name"))
         _note_cache_control(message.parts, losses, f"{where}.parts")
         if message.role == "assistant":
-            items += _assistant_items(message.parts, losses, where)
+            items += _assistant_items(message.parts, tools, losses, where)
         else:
-            items += _user_items(message.parts, losses, where)
+            items += _user_items(message.parts, tools, losses, where)
     return items
 
 
-def _user_items(parts: list, losses: list, where: str) -> list:
+def _user_items(parts: list, tools: ClientTools, losses: list, where: str) -> list:
     """Text and images become one user message per run; each tool result is its own item."""
     items, content = [], []
     for i, part in enumerate(parts):
         if isinstance(part, ir.ToolResult):
             _flush(items, "user", content)
-            items.append(_tool_output(part, losses, f"{where}.parts[{i}]"))
+            items.append(_tool_output(part, tools, losses, f"{where}.parts[{i}]"))
         else:
             converted = _input_content(part, losses, f"{where}.parts[{i}]")
             if converted is not None:
@@ -121,8 +136,8 @@ def _user_items(parts: list, losses: list, where: str) -> list:
     return items
 
 
-def _assistant_items(parts: list, losses: list, where: str) -> list:
-    """Output items in order: message (text, refusals), function_call, reasoning."""
+def _assistant_items(parts: list, tools: ClientTools, losses: list, where: str) -> list:
+    """Output items in order: message (text, refusals), function_call (or custom_tool_call), reasoning."""
     items, content = [], []
     for i, part in enumerate(parts):
         at = f"{where}.parts[{i}]"
@@ -134,9 +149,8 @@ def _assistant_items(parts: list, losses: list, where: str) -> list:
             _flush(items, "assistant", content)
             if part.signature:
                 losses.append(ir.Loss(f"{at}.signature", "a Gemini thought signature goes back to Gemini only"))
-            items.append({"type": "function_call", "call_id": RESPONSES_CALL_ID.fit(part.id, losses, f"{at}.id"),
-                          "name": part.name,
-                          "arguments": part.arguments or "{}"})
+            items.append(tools.call_item(RESPONSES_CALL_ID.fit(part.id, losses, f"{at}.id"), part.name,
+                                         part.arguments))
         elif isinstance(part, ir.Thinking):
             _flush(items, "assistant", content)
             _add_reasoning(items, part, losses, at)
@@ -221,7 +235,7 @@ def _input_file(document: ir.Document, losses: list, where: str) -> dict | None:
     return None
 
 
-def _tool_output(part: ir.ToolResult, losses: list, where: str) -> dict:
+def _tool_output(part: ir.ToolResult, tools: ClientTools, losses: list, where: str) -> dict:
     if part.is_error:
         losses.append(ir.Loss(f"{where}.is_error", "function_call_output has no error flag"))
     if all(isinstance(content, ir.Text) for content in part.content):
@@ -229,55 +243,11 @@ def _tool_output(part: ir.ToolResult, losses: list, where: str) -> dict:
     else:
         converted = [_input_content(content, losses, f"{where}.content[{i}]") for i, content in enumerate(part.content)]
         output = [content for content in converted if content is not None]
-    return {"type": "function_call_output", "call_id": RESPONSES_CALL_ID.fit(part.call_id, losses, where),
+    return {"type": tools.output_type(part.call_id), "call_id": RESPONSES_CALL_ID.fit(part.call_id, losses, where),
             "output": output}
 
 
 # -- options ------------------------------------------------------------------
-
-
-def _tool(tool: ir.Tool, source: str | None, losses: list, where: str) -> dict:
-    if tool.kind == "web_search":
-        return _web_search(tool, losses, where)
-    encoded = {"type": "function", "name": tool.name}
-    if tool.description is not None:
-        encoded["description"] = tool.description
-    encoded["parameters"] = tool.parameters or {"type": "object", "properties": {}}
-    # Responses treats a missing strict as true; Chat and Messages treat it as
-    # false. Only a Responses client's own "unset" may keep the Responses default.
-    if tool.strict is not None:
-        encoded["strict"] = tool.strict
-    elif source != NAME:
-        encoded["strict"] = False
-    if tool.cache_control:
-        losses.append(ir.Loss(f"{where}.cache_control", "Responses caches prompts automatically"))
-    return encoded
-
-
-def _web_search(tool: ir.Tool, losses: list, where: str) -> dict:
-    """OpenAI's hosted web search; it filters by allowed domains only, and has no search limit."""
-    encoded = {"type": "web_search"}
-    for key, value in tool.options.items():
-        if key == "allowed_domains":
-            encoded["filters"] = {"allowed_domains": value}
-        elif key == "user_location":
-            encoded["user_location"] = {"type": "approximate", **value}
-        elif key == "search_context_size":
-            encoded[key] = value
-        else:
-            losses.append(ir.Loss(f"{where}.{key}", "the Responses API's web search has no such setting; dropped"))
-    if tool.cache_control:
-        losses.append(ir.Loss(f"{where}.cache_control", "Responses caches prompts automatically"))
-    return encoded
-
-
-def _tool_choice(choice: ir.ToolChoice, tools: list):
-    if choice.mode != "tool":
-        return choice.mode
-    if any(tool.kind == "web_search" and tool.name == choice.name for tool in tools):
-        # A hosted tool is named by its type; "allowed_tools" is the documented way to force one.
-        return {"type": "allowed_tools", "mode": "required", "tools": [{"type": "web_search"}]}
-    return {"type": "function", "name": choice.name}
 
 
 def _text_format(response_format: ir.ResponseFormat, losses: list) -> dict:

@@ -1,0 +1,130 @@
+"""This module defines the gateway's state store: bytes kept under (namespace, key) for a while.
+
+Features that need memory across requests (stored Responses, Gemini thought
+signatures, later usage and limits) keep it here. The interface is four
+methods on bytes, so that an embedded SQLite file (``sqlite.py``, the default:
+one host, several worker processes) and Redis (several hosts) can both serve
+it. Each entry expires: after its own ``ttl``, else after the store's
+retention; an expired entry is never returned.
+
+Every backend failure (a corrupt or unwritable database, a timeout) is raised
+as ``StoreError``, never as the library's own exception. Callers log it and
+answer the client 503 with a clear message: the request that needed the state
+fails, the gateway keeps serving everything else. ``ValueTooLarge`` is the
+one ``StoreError`` that is the caller's own doing (a value over the per-value
+cap); catch it first if it should be answered differently.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Protocol
+
+DEFAULT_RETENTION = 30 * 86400.0
+MAX_VALUE_BYTES = 16 * 1024 * 1024  # one stored response or signature; larger is refused
+DB_FILE = "store.sqlite3"
+_NAMESPACE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+class StoreError(Exception):
+    """The store cannot answer (corrupt, unwritable, busy); the message says what and where."""
+
+
+class ValueTooLarge(StoreError):
+    """A value over the store's per-value cap; nothing was written."""
+
+
+class Store(Protocol):
+    """What every backend provides. Namespaces are short names (letters, digits, ``_.-``); keys are any text."""
+
+    def get(self, namespace: str, key: str) -> bytes | None:
+        """The value, or None when absent or expired."""
+
+    def put(self, namespace: str, key: str, value: bytes, ttl: float | None = None) -> None:
+        """Store ``value``, replacing any; it expires after ``ttl`` seconds (None: the store's retention)."""
+
+    def delete(self, namespace: str, key: str) -> bool:
+        """Remove the entry; True if a live one was there."""
+
+    def close(self) -> None:
+        """Release connections; a later call opens them again."""
+
+
+def check_entry(namespace: str, key: str, value=None, ttl: float | None = None, cap: int | None = None) -> bytes | None:
+    """Refuse arguments no backend would store the same way; return ``value`` as bytes."""
+    if not isinstance(namespace, str) or not _NAMESPACE.fullmatch(namespace):
+        raise ValueError(f"store namespace must be 1-64 letters, digits, '_', '.' or '-', not {namespace!r}")
+    if not isinstance(key, str):
+        raise TypeError(f"store key must be str, not {type(key).__name__}")
+    if ttl is not None and not ttl > 0:
+        raise ValueError(f"store ttl must be a positive number of seconds, not {ttl!r}")
+    if value is None:
+        return None
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise TypeError(f"store values are bytes, not {type(value).__name__}")
+    value = bytes(value)
+    if cap is not None and len(value) > cap:
+        raise ValueTooLarge(f"{namespace}/{key}: a value of {len(value)} bytes is over the store's "
+                            f"per-value limit of {cap} bytes")
+    return value
+
+
+def entry_size(namespace: str, key: str, value: bytes) -> int:
+    """What an entry counts against the size bound: its value, key and namespace bytes."""
+    return len(value) + len(key.encode()) + len(namespace.encode())
+
+
+class MemoryStore:
+    """A Store in a dict, for tests of the modules that use one; same expiry and size rules as SQLiteStore."""
+
+    def __init__(self, retention_seconds: float = DEFAULT_RETENTION, max_bytes: int | None = None,
+                 clock=time.time, max_value_bytes: int = MAX_VALUE_BYTES):
+        self.retention = retention_seconds
+        self.max_bytes = max_bytes
+        self.max_value_bytes = max_value_bytes if max_bytes is None else min(max_value_bytes, max_bytes)
+        self._clock = clock
+        self._entries = {}  # (namespace, key) -> (value, expires)
+
+    def get(self, namespace: str, key: str) -> bytes | None:
+        check_entry(namespace, key)
+        entry = self._entries.get((namespace, key))
+        if entry is None or entry[1] <= self._clock():
+            return None
+        return entry[0]
+
+    def put(self, namespace: str, key: str, value: bytes, ttl: float | None = None) -> None:
+        value = check_entry(namespace, key, value, ttl, self.max_value_bytes)
+        now = self._clock()
+        self._entries = {k: e for k, e in self._entries.items() if e[1] > now}
+        self._entries.pop((namespace, key), None)
+        self._entries[(namespace, key)] = (value, now + (self.retention if ttl is None else ttl))
+        if self.max_bytes is not None:
+            total = sum(entry_size(*k, e[0]) for k, e in self._entries.items())
+            # Oldest-expiring first, never the entry just written; ties go in insertion order.
+            for k in sorted(list(self._entries)[:-1], key=lambda k: self._entries[k][1]):
+                if total <= self.max_bytes:
+                    break
+                total -= entry_size(*k, self._entries.pop(k)[0])
+
+    def delete(self, namespace: str, key: str) -> bool:
+        check_entry(namespace, key)
+        entry = self._entries.pop((namespace, key), None)
+        return entry is not None and entry[1] > self._clock()
+
+    def close(self) -> None:
+        pass
+
+
+def open_store(settings) -> Store:
+    """The store the settings configure: today the SQLite file ``store.sqlite3`` in ``data_dir``.
+
+    Nothing touches the disk until first use, so a bad data directory fails the
+    requests that need state (StoreError), not startup.
+    """
+    from .sqlite import SQLiteStore
+
+    return SQLiteStore(os.path.join(settings.data_dir, DB_FILE),
+                       retention_seconds=settings.store_retention_days * 86400.0,
+                       max_bytes=max(1, int(settings.store_max_mb * 1024 * 1024)))
