@@ -1,13 +1,24 @@
 """This module holds the checks several end-to-end test modules share: error shapes, what reached the
-upstream, and a stream relayed while the upstream is still producing it."""
+upstream, a stream relayed while the upstream is still producing it, and what the replays of the real
+CLI agents' requests (test_*_replay.py) have in common."""
 
 from __future__ import annotations
+
+import json
+import os
+import re
+import time
+
+import pytest
 
 from tests import fake_upstream
 from tests.helpers import recorded, recorded_json
 
 from .client import post, sse_payloads
-from .servers import ANTHROPIC_PATH, FACTORY_KEY, RESPONSES_PATH, SDK_OPTIONS
+from .servers import ANTHROPIC_PATH, FACTORY_KEY, REPO, RESPONSES_PATH, SDK_OPTIONS
+
+# The requests recorded from the real CLI agents (its README says what each holds).
+CLIENTS = REPO.parent / "shared" / "fixtures" / "clients"
 
 
 def assert_not_forwarded(secret: str, received: fake_upstream.Received):
@@ -71,3 +82,137 @@ def completed_response(name: str) -> dict:
         if payload["type"] == "response.completed":
             return payload["response"]
     raise AssertionError(f"{name} has no response.completed event")
+
+
+# -- the replays of the real CLI agents' requests ----------------------------------------------------
+
+
+def client_requests(file: str) -> list:
+    """The requests one CLI agent sent (CLIENTS / ``file``): skipped when the shared/ checkout beside the
+    repository is missing, a failure under CI=true, which always has it."""
+    path = CLIENTS / file
+    if not path.is_file():
+        reason = (f"the agent's recorded requests are missing: {path} (the shared/ checkout is expected "
+                  f"beside the repository, at {REPO.parent / 'shared'})")
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + "; CI always has it", pytrace=False)
+        pytest.skip(reason)
+    return json.loads(path.read_text("utf-8"))
+
+
+class Replayed:
+    """One request replayed to one model: what the client got, and what the upstream received."""
+
+    def __init__(self, sent: dict, path: str, status: int, content_type: str, answer: bytes, recording: str,
+                 requests: list):
+        self.sent = sent  # the agent's body
+        self.path = path  # where the upstream should have been called
+        self.status = status
+        self.content_type = content_type
+        self.answer = answer
+        self.recording = recording
+        self.requests = requests  # every fake_upstream.Received of this exchange
+
+    @property
+    def received(self):
+        """The one request the upstream received (a test fails here, not the whole module, if not one)."""
+        calls = [(r.method, r.path) for r in self.requests]
+        assert calls == [("POST", self.path)], f"the upstream got {calls}; the client got {self.answer[:2000]!r}"
+        return self.requests[0]
+
+    @property
+    def body(self) -> dict:
+        return self.received.json()
+
+
+def log_since(path, start: int, access_line: re.Pattern, expected_lines: int) -> str:
+    """The gateway's log from byte ``start``, once it holds ``expected_lines`` matches of ``access_line``
+    (droid2api/logs.py writes one per request, after the response's last byte, so it may trail the
+    client's read a little)."""
+    deadline = time.monotonic() + 5.0
+    while True:
+        with open(path, "rb") as log:
+            log.seek(start)
+            text = log.read().decode("utf-8", "replace")
+        if len(access_line.findall(text)) >= expected_lines or time.monotonic() > deadline:
+            return text
+        time.sleep(0.05)
+
+
+def keys_anywhere(value, skip=("parameters",)) -> set:
+    """Every object key inside ``value``, except inside the ``skip`` keys' values (tool schemas)."""
+    if isinstance(value, list):
+        return set().union(*(keys_anywhere(item, skip) for item in value))
+    if not isinstance(value, dict):
+        return set()
+    found = set(value)
+    for key, item in value.items():
+        if key not in skip:
+            found |= keys_anywhere(item, skip)
+    return found
+
+
+# Gemini's Schema object (generativelanguage v1beta): every field it accepts.
+GEMINI_SCHEMA_FIELDS = {"type", "format", "title", "description", "nullable", "enum", "items", "minItems",
+                        "maxItems", "properties", "required", "minProperties", "maxProperties",
+                        "propertyOrdering", "minLength", "maxLength", "pattern", "minimum", "maximum", "anyOf",
+                        "default", "example"}
+GEMINI_TYPES = {"STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT"}
+
+
+def assert_gemini_schema(cleaned, original, where: str):
+    """``cleaned`` is in Gemini's Schema subset and keeps ``original``'s structure: the same properties at
+    every level, its descriptions, required names among the properties."""
+    assert isinstance(cleaned, dict), where
+    assert set(cleaned) <= GEMINI_SCHEMA_FIELDS, f"{where}: {set(cleaned) - GEMINI_SCHEMA_FIELDS}"
+    if "type" in cleaned:
+        assert cleaned["type"] in GEMINI_TYPES, f"{where}.type: {cleaned['type']}"
+    if isinstance(original.get("description"), str):
+        assert cleaned.get("description") == original["description"], f"{where}.description"
+    if "enum" in cleaned:
+        assert all(isinstance(value, str) for value in cleaned["enum"]), f"{where}.enum"
+    if isinstance(original.get("properties"), dict):
+        assert list(cleaned.get("properties", {})) == list(original["properties"]), f"{where}.properties"
+        for name, schema in original["properties"].items():
+            assert_gemini_schema(cleaned["properties"][name], schema, f"{where}.properties.{name}")
+        assert set(cleaned.get("required", [])) == set(original.get("required", [])) & set(original["properties"])
+    if isinstance(original.get("items"), dict):
+        assert_gemini_schema(cleaned["items"], original["items"], f"{where}.items")
+    if cleaned.get("type") == "ARRAY":
+        assert "items" in cleaned, f"{where}: Gemini rejects an ARRAY without items"
+    if isinstance(original.get("anyOf"), list) and "anyOf" in cleaned:
+        for i, (member, source) in enumerate(zip(cleaned["anyOf"], original["anyOf"])):
+            assert_gemini_schema(member, source, f"{where}.anyOf[{i}]")
+
+
+def relayed_responses_stream(raw: bytes, **stream_options):
+    """What the openai SDK's own ResponseStream makes of a real upstream's Responses stream that the
+    gateway relayed: (the events it yields, the Response it ends with).
+
+    tests/responses_sdk.responses_assemble is the check for the streams the gateway writes; real 2025
+    traffic fails the installed SDK's strict types (``usage.input_tokens_details.cache_write_tokens``,
+    ``response.store``), so here the SDK parses as it does by default (no strict validation), after the
+    grammar it relies on is checked by hand: each ``event:`` line names its payload's type, every event
+    is numbered by ``sequence_number`` from 0, and ``response.completed`` ends the stream.
+    """
+    import httpx2
+    import openai
+
+    from tests.helpers import sse_events
+
+    events = sse_events(raw)
+    payloads = [json.loads(data) for _, data in events]
+    assert [name for name, _ in events] == [payload["type"] for payload in payloads]
+    assert [payload["sequence_number"] for payload in payloads] == list(range(len(payloads)))
+    assert payloads[-1]["type"] == "response.completed" and payloads[0]["type"] == "response.created"
+
+    def answer(request):
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=raw)
+
+    client = openai.OpenAI(api_key="test", base_url="http://gateway.test/v1", max_retries=0,
+                           http_client=httpx2.Client(transport=httpx2.MockTransport(answer)))
+    with client.responses.stream(model="client-model", input="hi", **stream_options) as stream:
+        yielded = list(stream)
+        final = stream.get_final_response()
+    client.close()
+    return yielded, final
