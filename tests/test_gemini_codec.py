@@ -514,3 +514,17 @@ def test_schema_array_without_items_gets_string_items():
     cleaned = clean_schema({"type": "object", "properties": {"tags": {"type": "array"}}}, losses, "tools[0]")
     assert cleaned["properties"]["tags"] == {"type": "ARRAY", "items": {"type": "STRING"}}
     assert losses and "array without items" in losses[0].reason
+
+
+@pytest.mark.parametrize("model, placeholder", [("gemini-3-pro-preview", True), ("gemini-2.5-flash", False)])
+def test_a_gemini_3_call_without_its_signature_gets_googles_placeholder(model, placeholder):
+    # Gemini 3 refuses a function call without a thought signature: one another model made has none.
+    request = ir.Request(model=model, messages=[
+        ir.Message("user", [ir.Text("weather?")]),
+        ir.Message("assistant", [ir.ToolCall("toolu_01", "weather", "{}")]),
+        ir.Message("user", [ir.ToolResult("toolu_01", [ir.Text("sunny")])]),
+    ])
+    body, losses = encode(request, SimpleNamespace(factory=False, upstream_model=model))
+    [call] = [part for content in body["contents"] for part in content["parts"] if "functionCall" in part]
+    assert (call.get("thoughtSignature") == gemini.request.SIGNATURE_PLACEHOLDER) is placeholder
+    assert any("placeholder" in loss.reason for loss in losses) is placeholder

@@ -133,7 +133,7 @@ def test_codex_follow_up_encodes_for_a_gemini_upstream():
     assert body["contents"][1] == {"role": "model", "parts": [
         {"functionCall": {"name": "exec_command", "args": {"cmd": "echo hi-from-codex"}}}]}
     assert body["contents"][2]["parts"][0]["functionResponse"]["name"] == "exec_command"
-    assert len(body["tools"][0]["functionDeclarations"]) == 12 and body["tools"][1] == {"googleSearch": {}}
+    assert len(body["tools"][0]["functionDeclarations"]) == 12 and len(body["tools"]) == 1  # no search beside functions
 
 
 # -- Responses -> IR -> Responses ---------------------------------------------------------------------

@@ -685,10 +685,6 @@ def test_gemini_factory_and_direct_differ_only_in_where_the_model_goes(replays, 
 # toolConfig.includeServerSideToolInvocations (400 "Please enable
 # tool_config.include_server_side_tool_invocations"; https://ai.google.dev/gemini-api/docs/tool-combination).
 # Codex always offers both, so every Codex request to a Gemini model would fail upstream.
-@pytest.mark.xfail(strict=True, reason="googleSearch is sent beside functionDeclarations without "
-                                       "toolConfig.includeServerSideToolInvocations, which Gemini refuses with a 400 "
-                                       "(2.x cannot combine them at all): Codex's web_search + function tools fail on "
-                                       "every Gemini model")
 @pytest.mark.parametrize("model", [*GEMINI, GEMINI_3])
 def test_gemini_never_gets_google_search_beside_functions_unless_it_may_combine_them(replays, gemini_3, model):
     body = gemini_3[0].body if model == GEMINI_3 else replays[model, 0].body
@@ -714,9 +710,6 @@ def test_gemini_3_answers_codex_well_formed(gemini_3, index):
 # Google's documented way to send it is a dummy signature such as "skip_thought_signature_validator"
 # (https://ai.google.dev/gemini-api/docs/thought-signatures). Codex's second request is such a turn: its
 # exec_command call came from another model.
-@pytest.mark.xfail(strict=True, reason="a function call another model made goes to Gemini 3 without a thought "
-                                       "signature (no dummy 'skip_thought_signature_validator'), which Gemini 3 "
-                                       "refuses with a 400 in the current turn")
 def test_gemini_3_gets_a_signature_on_every_function_call_of_the_current_turn(gemini_3):
     contents = gemini_3[1].body["contents"]
     last_text = max(i for i, content in enumerate(contents)

@@ -27,6 +27,9 @@ from .stream import SOURCE
 # File URIs Gemini reads itself (Cloud Storage and the Files API); any other URL would need fetching.
 _FILE_URI_PREFIXES = ("gs://", "https://generativelanguage.googleapis.com/")
 
+# What Google documents for a function call whose thought signature is unknown (Gemini 3).
+SIGNATURE_PLACEHOLDER = "skip_thought_signature_validator"
+
 _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY", "tool": "ANY"}
 
 # Gemini 3 thinks in levels; the droid CLI sends these for its effort names.
@@ -48,7 +51,7 @@ def encode_request(request: ir.Request, losses: list, route) -> dict:
     body = {}
     if route.factory:
         body["model"] = route.upstream_model  # Factory reads the model from the body, not the URL
-    body["contents"] = _Contents(losses).encode(request.messages)
+    body["contents"] = _Contents(losses, signs_calls=_version(route.upstream_model)[0] >= 3).encode(request.messages)
     system = [{"text": instruction.text} for instruction in request.system if instruction.text]
     if system:
         body["systemInstruction"] = {"parts": system}
@@ -123,8 +126,9 @@ def _version(model: str) -> tuple:
 class _Contents:
     """Messages to ``contents``, remembering each tool call's name for the results that answer it."""
 
-    def __init__(self, losses: list):
+    def __init__(self, losses: list, *, signs_calls: bool = False):
         self.losses = losses
+        self.signs_calls = signs_calls  # Gemini 3 and later: every function call needs a thought signature
         self.call_names = {}  # tool call id -> function name
 
     def encode(self, messages: list) -> list:
@@ -199,6 +203,12 @@ class _Contents:
         encoded = {"functionCall": {"name": call.name, "args": args}}
         if call.signature:
             encoded["thoughtSignature"] = call.signature
+        elif self.signs_calls:
+            # Gemini 3 refuses a call without its signature (one another model made, or a client dropped):
+            # Google's documented placeholder lets it through, at some cost to the model's reasoning.
+            encoded["thoughtSignature"] = SIGNATURE_PLACEHOLDER
+            self.losses.append(ir.Loss(at, f"tool call {call.id!r} has no Gemini thought signature; "
+                                           "Google's placeholder was sent in its place"))
         return encoded
 
     def _function_response(self, result: ir.ToolResult, at: str) -> dict:
@@ -281,6 +291,12 @@ def _tools(tools: list, losses: list) -> list:
         if tool.strict:
             losses.append(ir.Loss(f"tools[{index}].strict", "Gemini has no strict mode for function arguments"))
         declarations.append(declaration)
+    if declarations and search:
+        # Gemini refuses Google Search beside function declarations (2.x outright, 3 unless a server-side
+        # tool flag is set): the client's functions are what an agent cannot do without.
+        losses.append(ir.Loss("tools", "Gemini cannot search the web while function tools are offered; "
+                                       "Google Search left out"))
+        search = []
     return ([{"functionDeclarations": declarations}] if declarations else []) + search
 
 
