@@ -11,7 +11,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from . import logs
 from .access import presented_keys
 from .blueprints import ANTHROPIC_PREFIXES, chat, messages, meta, responses
-from .blueprints.meta import wants_anthropic_shape
+from .blueprints import gemini as gemini_routes
+from .blueprints.meta import wants_anthropic_shape, wants_gemini_shape
 from .config import Settings, load_settings
 from .dialects import FRONTS, anthropic, gemini, openai_chat
 from .errors import GatewayError
@@ -31,7 +32,7 @@ def create_app(settings: Settings | None = None, environ=os.environ) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = int(settings.max_body_mb * 1024 * 1024)
     gateway = Gateway(settings, environ)
     app.extensions["droid2api"] = gateway
-    for module in (meta, chat, messages, responses):
+    for module in (meta, chat, messages, responses, gemini_routes):
         if module.bp.dialect is not None and module.bp.dialect not in FRONTS:
             raise RuntimeError(f"{module.__name__} serves {module.bp.dialect.NAME} clients, which is not in FRONTS")
         app.register_blueprint(module.bp)
@@ -65,7 +66,8 @@ def client_dialect():
     if path.startswith(("/v1/messages", *ANTHROPIC_PREFIXES)) or \
             (path.startswith("/v1/models") and wants_anthropic_shape(request)):
         return anthropic
-    if path.startswith("/v1beta/") or ":generateContent" in path or ":streamGenerateContent" in path:
+    if path.startswith(("/v1beta/", "/gemini/")) or ":generateContent" in path or ":streamGenerateContent" in path \
+            or ":countTokens" in path or (path.startswith("/v1/models") and wants_gemini_shape(request)):
         return gemini
     return openai_chat
 

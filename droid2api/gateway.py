@@ -22,8 +22,9 @@ from .errors import GatewayError
 from .headers import credential_headers, factory_headers, standard_headers
 from .logs import dev_dump
 from .policy import Policy, Route
-from .relay import (converted_stream, decode_stream, passthrough_stream, relayed_headers,
+from .relay import (SSE_TYPE, converted_stream, decode_stream, passthrough_stream, relayed_headers,
                     stream_response, with_heartbeats)
+from .signature_memory import SignatureMemory
 from .store import open_store
 from .stored_responses import StoredResponses, as_items
 from .tokens import estimate_input_tokens
@@ -41,7 +42,9 @@ class Gateway:
         factory = factory_credential(environ, settings.auth_file, self.client.post_form)
         self.credentials = Credentials(factory, environ)
         self.guard = AccessGuard(settings.access_keys)
-        self.responses = StoredResponses(open_store(settings))
+        store = open_store(settings)
+        self.responses = StoredResponses(store)
+        self.signatures = SignatureMemory(store)
 
     # -- upstream calls -----------------------------------------------------
 
@@ -67,15 +70,22 @@ class Gateway:
 
     # -- the one decision: relay or convert ---------------------------------
 
-    def handle(self, front, route: Route, body: dict, incoming: Incoming, *, count_tokens: bool = False) -> Response:
-        """Serve a client of the ``front`` dialect: relay to an upstream of the same dialect, else convert."""
+    def handle(self, front, route: Route, body: dict, incoming: Incoming, *, count_tokens: bool = False,
+               **url_params) -> Response:
+        """Serve a client of the ``front`` dialect: relay to an upstream of the same dialect, else convert.
+
+        ``url_params`` are what a front's URL says that its body does not (Gemini: ``stream`` and ``sse``);
+        the front's decoder reads them, and passthrough calls the upstream the same way.
+        """
         if route.dialect == front.NAME:
-            return self.passthrough(front, route, body, incoming, count_tokens=count_tokens)
+            return self.passthrough(front, route, body, incoming, count_tokens=count_tokens, **url_params)
         if count_tokens:
-            body = {"max_tokens": 1, **body}  # a count body has no max_tokens; the decoder may insist on one
-            return self.count_tokens(front, route, front.decode_request(body), incoming)
+            return self.count_tokens(front, route, _decode_count(front, body, route), incoming)
         if front.NAME == ir.Dialect.RESPONSES:  # the one stateful API
             return self.respond_with_state(front, route, body, incoming)
+        if getattr(front, "MODEL_IN_URL", False):  # Gemini: the URL names the model and the framing
+            request = front.decode_request(body, route.requested, url_params.get("stream", False))
+            return self.convert(front, route, request, incoming, framing={"sse": url_params.get("sse", True)})
         return self.convert(front, route, front.decode_request(body), incoming)
 
     def respond_with_state(self, front, route: Route, body: dict, incoming: Incoming) -> Response:
@@ -99,15 +109,20 @@ class Gateway:
     # -- same dialect: relay bytes ------------------------------------------
 
     def passthrough(self, dialect, route: Route, body: dict, incoming: Incoming, *,
-                    count_tokens: bool = False) -> Response:
+                    count_tokens: bool = False, stream: bool | None = None, sse: bool = True) -> Response:
         """Forward ``body`` with the policies applied and relay the answer byte for byte."""
+        if stream is None:
+            stream = body.get("stream") is True
         if count_tokens:
-            body = dialect.apply_policies(body, route, self.policy.system_prompt, count_tokens=True)
             url = route.count_tokens_url()
+            if url is None:  # an upstream of the client's dialect that cannot count (Factory's Gemini)
+                return self.count_tokens(dialect, route, _decode_count(dialect, body, route), incoming)
+            body = dialect.apply_policies(body, route, self.policy.system_prompt, count_tokens=True)
         else:
             body = dialect.apply_policies(body, route, self.policy.system_prompt)
-            url = route.generate_url(body.get("stream") is True)
-        upstream = self.send(route, url, body, incoming, body.get("stream") is True, forward_query=True)
+            url = route.generate_url(stream, sse=sse)
+        # The URL a passthrough builds already says how to stream; the client's own alt= must not repeat it.
+        upstream = self.send(route, url, body, incoming, stream, forward_query=route.dialect != ir.Dialect.GEMINI)
         headers = relayed_headers(upstream.headers)
         if upstream.is_event_stream and upstream.status < 400:
             chunks = passthrough_stream(upstream, dialect, self.settings.dev_mode)
@@ -140,10 +155,13 @@ class Gateway:
         return Response(dumps(front.encode_token_count(count)), status=200, content_type="application/json")
 
     def convert(self, front, route: Route, request: ir.Request, incoming: Incoming, *,
-                response_id: str | None = None, on_complete=None) -> Response:
+                response_id: str | None = None, on_complete=None, framing: dict | None = None) -> Response:
         """Send ``request`` to an upstream of another dialect and answer in the ``front`` dialect."""
         dialect = BY_NAME[route.dialect]
         self.policy.apply(request, route)
+        gemini = route.dialect == ir.Dialect.GEMINI
+        if gemini:
+            self.signatures.restore(request)  # for clients that dropped them
         losses = list(request.losses)  # what decoding the client's body dropped, then what encoding drops
         body = dialect.encode_request(request, losses, route)
         for loss in losses:
@@ -160,13 +178,16 @@ class Gateway:
             raw = upstream.read()
             dev_dump(f"<- {route.upstream} body", None, raw)
             events = ir.response_events(_decode_response(dialect, raw, route.upstream))
+        if gemini:
+            events = self.signatures.remember(events)
         if response_id is not None:
             events = _with_id(events, response_id)
         if request.stream:
-            encoder = front.StreamEncoder(route.requested, request)
+            encoder = front.StreamEncoder(route.requested, request, **(framing or {}))
             if hasattr(encoder, "ping") and upstream.is_event_stream:  # the front has a keep-alive event
                 events = with_heartbeats(events, self.settings.ping_interval)
-            return stream_response(converted_stream(upstream, events, encoder, on_complete), headers)
+            chunks = converted_stream(upstream, events, encoder, on_complete)
+            return stream_response(chunks, headers, content_type=getattr(encoder, "content_type", SSE_TYPE))
         try:
             response = _accumulate(events)
         finally:
@@ -189,6 +210,13 @@ def _decode_response(dialect, raw: bytes, upstream: str) -> ir.Response:
         # Every field a decoder reads is checked by shape; this is for what those checks have missed.
         log.warning("cannot decode the answer of %s: %r", upstream, e)
         raise GatewayError(502, f"upstream {upstream} sent an answer of an unexpected shape") from None
+
+
+def _decode_count(front, body: dict, route: Route) -> ir.Request:
+    """A count_tokens body as the ir.Request to count."""
+    if hasattr(front, "count_tokens_request"):  # Gemini: its own body shape, the model in the URL
+        return front.count_tokens_request(body, route.requested)
+    return front.decode_request({"max_tokens": 1, **body})  # a Messages count body has no max_tokens
 
 
 def _with_id(events, response_id: str):

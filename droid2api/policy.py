@@ -15,7 +15,7 @@ from . import ir
 from .ir import Dialect
 from .config import ModelConfig, Settings, UpstreamConfig
 from .errors import GatewayError
-from .reasoning import FORCED_LEVELS, THINKING_BUDGETS
+from .reasoning import reasoning_for
 
 # The path each dialect's generate call appends to a base URL (Gemini's names the model: see generate_url).
 GENERATE_PATHS = {
@@ -49,12 +49,13 @@ class Route:
     def upstream_model(self) -> str:
         return self.model.upstream_model or self.model.id
 
-    def generate_url(self, stream: bool) -> str:
+    def generate_url(self, stream: bool, *, sse: bool = True) -> str:
+        """The generate call's URL; ``sse`` False asks Gemini for its JSON-array stream instead of SSE."""
         if self.dialect != Dialect.GEMINI:
             return self.url if self.factory else _join(self.url, GENERATE_PATHS[self.dialect])
         if self.factory:
             return self.url  # Factory's /g/v1/generate takes the model in the body
-        method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        method = ("streamGenerateContent?alt=sse" if sse else "streamGenerateContent") if stream else "generateContent"
         return f"{self.url.rstrip('/')}/models/{self.upstream_model}:{method}"
 
     def count_tokens_url(self) -> str | None:
@@ -104,10 +105,8 @@ class Policy:
         request.model = route.upstream_model
         if self.settings.system_prompt:
             request.system.insert(0, ir.Instruction(self.settings.system_prompt))
-        level = route.model.reasoning
-        if level == "off":
-            request.reasoning = ir.Reasoning(effort="none")
-        elif level in FORCED_LEVELS:
-            request.reasoning = ir.Reasoning(effort=level, budget_tokens=THINKING_BUDGETS[level])
+        forced = reasoning_for(route.model.reasoning)
+        if forced is not None:
+            request.reasoning = forced
         if request.max_tokens is None and route.model.max_tokens:
             request.max_tokens = route.model.max_tokens

@@ -14,6 +14,19 @@ THINKING_BUDGETS = {"minimal": 1024, "low": 4096, "medium": 12288, "high": 24576
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 
+def reasoning_for(level: str):
+    """What a model's configured reasoning level asks of every request, as an ir.Reasoning; None for auto
+    (the client's own settings stand). The one place a level is turned into a decision: both the
+    converting path (Policy.apply) and passthrough (each dialect's apply_policies) start from it."""
+    from .ir import Reasoning  # the IR imports nothing; keep this module importable alone
+
+    if level == "off":
+        return Reasoning(effort="none")
+    if level in FORCED_LEVELS:
+        return Reasoning(effort=level, budget_tokens=THINKING_BUDGETS[level])
+    return None
+
+
 def budget_for(reasoning) -> int | None:
     """The thinking budget an ir.Reasoning asks for, or None when it asks for no thinking."""
     if reasoning is None or reasoning.effort == "none":

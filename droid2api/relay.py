@@ -40,8 +40,10 @@ def relayed_headers(headers) -> dict:
     return relayed
 
 
-def stream_response(chunks, headers: dict, status: int = 200,
-                    content_type: str = "text/event-stream; charset=utf-8") -> Response:
+SSE_TYPE = "text/event-stream; charset=utf-8"
+
+
+def stream_response(chunks, headers: dict, status: int = 200, content_type: str = SSE_TYPE) -> Response:
     response = Response(chunks, status=status, content_type=content_type, direct_passthrough=True)
     response.headers.update(STREAM_HEADERS)
     response.headers.update(headers)

@@ -5,7 +5,7 @@ client (``generate_content``, ``generate_content_stream``, ``models.list``):
 its SSE parser, its error handling and its models, which forbid any field
 they do not know and insist that a ``thoughtSignature`` is base64. The
 JSON-array framing, which the SDK never asks for, is parsed whole with
-``json.loads`` and each element validated as the SDK validates a chunk.
+``json.loads`` and each element read as the SDK reads a chunk.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 
 import httpx2
 from google import genai
-from google.genai import errors, types
+from google.genai import errors, models, types
 
 BASE_URL = "http://gateway.test"
 
@@ -54,8 +54,15 @@ def array_chunks(raw: bytes) -> list:
     for element in json.loads(raw):
         if "error" in element:
             errors.APIError.raise_error(element["error"]["code"], element, None)
-        chunks.append(types.GenerateContentResponse._from_response(response=element, kwargs={}))
+        chunks.append(as_sdk_reads(element))
     return chunks
+
+
+def as_sdk_reads(body: dict) -> types.GenerateContentResponse:
+    """One GenerateContentResponse read as the SDK reads what the Gemini API sends (its own conversion first,
+    which keeps only the fields it knows)."""
+    return types.GenerateContentResponse._from_response(response=models._GenerateContentResponse_from_mldev(body),
+                                                        kwargs={})
 
 
 def fold(responses: list) -> list:
@@ -74,6 +81,25 @@ def fold(responses: list) -> list:
             elif data != {"text": ""}:
                 parts.append(data)
     return parts
+
+
+def history_sent_back(raw: bytes, stream: bool) -> dict:
+    """The request body google-genai's chat sends for its next turn after ``raw`` answered its first (a
+    stream when ``stream``): the answer is in its history as the SDK keeps it."""
+    bodies = []
+
+    def answer(request):
+        bodies.append(json.loads(request.content))
+        return httpx2.Response(200, headers={"content-type": "text/event-stream" if stream else "application/json"},
+                               content=raw)
+
+    chat = client_for(answer).chats.create(model="client-model")
+    for message in ("hi", "and then?"):
+        if stream:
+            list(chat.send_message_stream(message))
+        else:
+            chat.send_message(message)
+    return bodies[1]
 
 
 def list_models(body_of) -> tuple:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from .feature_matrix import COUNTRY, FRONTS, PASSTHROUGH, PDF, PNG, QUESTION, UPSTREAMS, Ask, exchange
+from .feature_matrix import COUNTRY, FRONTS, PASSTHROUGH, PDF, PNG, QUESTION, UPSTREAMS, Ask, Call, exchange
 from .feature_matrix.checks import CHECKS, Unsupported
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -39,6 +39,10 @@ FEATURES = ("text", "stream", "tools", "streamed tool args", "parallel tools", "
 
 GEMINI_WHOLE_ARGS = "degraded: arguments arrive whole (Gemini sends each call complete)"
 GEMINI_NO_SWITCH = "degraded: cannot be turned off (Gemini has no switch)"
+# What a Gemini client cannot be told whatever the upstream: its dialect has no piece of a call, no parallel switch
+# and no count of cache writes.
+GEMINI_CLIENT = {"streamed tool args": GEMINI_WHOLE_ARGS, "parallel tools": GEMINI_NO_SWITCH,
+                 "usage incl. cache": "degraded: cache writes not reported (Gemini has no count for them)"}
 NOT_FULL = {
     ("chat", "responses"): {
         "stop reasons": "degraded: stop sequences dropped (Responses has none)",
@@ -75,6 +79,23 @@ NOT_FULL = {
         "images": "degraded: http(s) URLs refused (400); dropped from tool results",
         "documents (PDF)": "degraded: PDF URLs refused (400)",
         "stop reasons": "degraded: stop_sequence reads as end_turn",
+    },
+    ("gemini", "anthropic"): {
+        **GEMINI_CLIENT,
+        "thinking + signature": "degraded: redacted thinking dropped (not carried in thoughtSignature)",
+    },
+    ("gemini", "responses"): {
+        **GEMINI_CLIENT,
+        "stop reasons": "degraded: stop sequences dropped (Responses has none)",
+    },
+    ("gemini", "chat"): {
+        **GEMINI_CLIENT,
+        "thinking + signature": "degraded: thinking text only, unsigned; not sent back next turn",
+        "documents (PDF)": "degraded: PDF URLs refused (400)",
+    },
+    ("gemini", "gemini"): {
+        "streamed tool args": GEMINI_WHOLE_ARGS,
+        "parallel tools": GEMINI_NO_SWITCH,
     },
 }
 
@@ -169,7 +190,8 @@ def test_the_matrix_has_a_row_for_every_front():
     from droid2api.dialects import FRONTS as GATEWAY_FRONTS
     from droid2api.ir import Dialect
 
-    names = {"chat": Dialect.CHAT, "messages": Dialect.ANTHROPIC, "responses": Dialect.RESPONSES}
+    names = {"chat": Dialect.CHAT, "messages": Dialect.ANTHROPIC, "responses": Dialect.RESPONSES,
+             "gemini": Dialect.GEMINI}
     assert {front.NAME for front in GATEWAY_FRONTS} == {names[key] for key in FRONTS}, \
         "a new front needs its client here (a Front class) and its rows in the README's feature matrix"
 
@@ -189,10 +211,18 @@ def test_bug_a_tool_result_image_reaches_a_chat_upstream_as_chat_defines_it():
     front, up = FRONTS["messages"], UPSTREAMS["chat"]
     result = (("text", "Here it is."), ("image", "image/png", PNG))
     messages = [front.user(QUESTION), front.called("toolu_01Screenshot", COUNTRY, {}),
-                *front.tool_results([("toolu_01Screenshot", result)])]
+                *front.tool_results([(Call("toolu_01Screenshot", COUNTRY.name, {}), result)])]
     _, [hit] = exchange(front, up, Ask(messages=messages, tools=(COUNTRY,)), up.text_answer(False))
     assert up.tool_messages_hold_text_only(hit.body)
     assert PNG in json.dumps(hit.body)  # and the model still sees the image
+
+
+@pytest.mark.parametrize("upstream", ["anthropic", "responses", "chat"])
+def test_bug_a_gemini_clients_inline_data_reaches_every_upstream_in_standard_base64(upstream):
+    inline = (("text", "What are these?"), ("image", "image/png", PNG), ("pdf", PDF))
+    up = UPSTREAMS[upstream]
+    _, [hit] = exchange(FRONTS["gemini"], up, Ask(content=inline), up.text_answer(False))
+    assert up.user_parts(hit.body) == list(inline)
 
 
 if __name__ == "__main__":

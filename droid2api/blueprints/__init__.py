@@ -34,10 +34,14 @@ def note_route(route):
     request.environ[ENV_UPSTREAM] = route.upstream
 
 
-def serve(front, *, count_tokens: bool = False):
-    """The whole view of a generate (or count) endpoint whose clients speak ``front``."""
+def serve(front, *, count_tokens: bool = False, model: str | None = None, **url_params):
+    """The whole view of a generate (or count) endpoint whose clients speak ``front``.
+
+    The model is the body's, unless the URL names it (Gemini: ``models/{model}:generateContent``);
+    ``url_params`` are what else the URL says (Gemini: whether to stream, and how).
+    """
     body = read_body()
     gw = gateway()
-    route = gw.policy.route(body.get("model"))
+    route = gw.policy.route(body.get("model") if model is None else model)
     note_route(route)
-    return gw.handle(front, route, body, incoming(), count_tokens=count_tokens)
+    return gw.handle(front, route, body, incoming(), count_tokens=count_tokens, **url_params)

@@ -10,7 +10,7 @@ import time
 from flask import Blueprint, jsonify, request
 
 from .. import __version__
-from ..dialects import anthropic, openai_chat
+from ..dialects import anthropic, gemini, openai_chat
 from ..errors import GatewayError
 from . import ANTHROPIC_PREFIXES, gateway
 
@@ -39,8 +39,15 @@ def wants_anthropic_shape(incoming) -> bool:
     return "anthropic-version" in incoming.headers or incoming.path.startswith(ANTHROPIC_PREFIXES)
 
 
+def wants_gemini_shape(incoming) -> bool:
+    """A Google SDK's request (it names itself in x-goog-api-client) on the /v1 path OpenAI's list shares."""
+    return "x-goog-api-client" in incoming.headers or "x-goog-api-key" in incoming.headers
+
+
 def _models_dialect():
-    return anthropic if wants_anthropic_shape(request) else openai_chat
+    if wants_anthropic_shape(request):
+        return anthropic
+    return gemini if wants_gemini_shape(request) else openai_chat
 
 
 def list_models():

@@ -26,14 +26,16 @@ Token counting is where dialects differ: a front with a count endpoint offers
 ``encode_token_count(count)``; an upstream that counts (``Route.count_tokens_url``
 says which) offers ``count_tokens_body(body, route)`` and ``decode_token_count(body,
 upstream)``. A front's StreamEncoder may offer ``ping()``, sent while the
-upstream is silent.
+upstream is silent. Gemini's front reads the model and the stream framing from
+the URL (``MODEL_IN_URL``): ``decode_request(body, model, stream)``,
+``count_tokens_request(body, model)``, ``StreamEncoder(model, request, sse=...)``.
 """
 
 from ..ir import Dialect
 from . import anthropic, gemini, openai_chat, openai_responses
 
 BY_NAME = {module.NAME: module for module in (anthropic, openai_responses, openai_chat, gemini)}
-FRONTS = (openai_chat, anthropic, openai_responses)  # the Gemini front: its own issue
+FRONTS = (openai_chat, anthropic, openai_responses, gemini)
 
 UPSTREAM_HALF = ("NAME", "encode_request", "decode_response", "StreamDecoder", "apply_policies", "is_final_event",
                  "error_body", "is_error_body", "stream_error", "parse_error")

@@ -19,6 +19,14 @@ _EXTENSIONS = {
 }
 
 
+def standard_base64(data: str) -> str:
+    """Base64 text in the standard alphabet, padded: what Anthropic and OpenAI read. Google's SDKs write
+    bytes fields in the URL-safe alphabet (``-`` and ``_``), which those refuse; the bytes are the same."""
+    if "-" in data or "_" in data:
+        data = data.replace("-", "+").replace("_", "/")
+    return data + "=" * (-len(data) % 4) if "=" not in data else data
+
+
 def data_url(media_type: str, data: str) -> str:
     """Base64 ``data`` of ``media_type`` as a data: URL."""
     return f"data:{media_type};base64,{data}"

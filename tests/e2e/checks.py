@@ -216,3 +216,62 @@ def relayed_responses_stream(raw: bytes, **stream_options):
         final = stream.get_final_response()
     client.close()
     return yielded, final
+
+
+# -- Gemini streams (test_gemini_*.py) ---------------------------------------------------------------
+
+
+def gemini_sse_chunks(raw: bytes) -> list:
+    """The payloads of a Gemini ``?alt=sse`` stream that ends well, each checked as google-genai's own type
+    with its strictness: every event ``data:`` lines only, ended by a blank line; every payload a
+    GenerateContentResponse with no field the SDK does not know (its models forbid extras) and every
+    ``thoughtSignature`` base64 (the SDK holds signatures as bytes)."""
+    from google.genai import types
+
+    assert raw.endswith((b"\r\n\r\n", b"\n\n")), raw[-200:]
+    payloads = []
+    for event in re.split(rb"\r\n\r\n|\n\n", raw):
+        if not event:
+            continue
+        lines = event.replace(b"\r\n", b"\n").split(b"\n")
+        assert all(line.startswith(b"data: ") for line in lines), event[:300]
+        data = b"\n".join(line[len(b"data: "):] for line in lines)
+        types.GenerateContentResponse.model_validate_json(data)
+        payloads.append(json.loads(data))
+    return payloads
+
+
+def genai_reads_stream(raw: bytes) -> list:
+    """What google-genai's ``generate_content_stream`` yields for ``raw`` as the body of its request (its own
+    SSE parser, error handling and conversion, through a mock transport)."""
+    import httpx2
+    from google import genai
+    from google.genai import types
+
+    def answer(request):
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=raw)
+
+    options = types.HttpOptions(base_url="http://gateway.test",
+                                httpx_client=httpx2.Client(transport=httpx2.MockTransport(answer)))
+    client = genai.Client(api_key="test", http_options=options)
+    try:
+        return list(client.models.generate_content_stream(model="client-model", contents="hi"))
+    finally:
+        client.close()
+
+
+def gemini_folded(responses: list) -> dict:
+    """google-genai GenerateContentResponses (a stream's chunks, or one whole answer) as what they say
+    together: the thought text, the text, the function calls ``(id, name, args)`` and the thought
+    signatures (bytes), in order."""
+    folded = {"thoughts": "", "text": "", "calls": [], "signatures": []}
+    for response in responses:
+        for part in response.candidates[0].content.parts or []:
+            if part.function_call is not None:
+                call = part.function_call
+                folded["calls"].append((call.id, call.name, call.args))
+            elif part.text is not None:
+                folded["thoughts" if part.thought else "text"] += part.text
+            if part.thought_signature:
+                folded["signatures"].append(part.thought_signature)
+    return folded

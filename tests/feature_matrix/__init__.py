@@ -2,8 +2,8 @@
 
 from .anthropic_upstream import AnthropicUpstream
 from .chat_upstream import ChatUpstream
-from .exchange import (CAPITAL, COUNTRY, ENTITY, IMAGE_URL, PASSTHROUGH, PDF, PDF_URL, PNG, QUESTION, Ask, Refused,
-                       Said, StreamFailed, exchange)
+from .exchange import (CAPITAL, COUNTRY, ENTITY, IMAGE_URL, PASSTHROUGH, PDF, PDF_URL, PNG, QUESTION, Ask, Call,
+                       Refused, Said, StreamFailed, exchange)
 from .fronts import FRONTS
 from .gemini_upstream import GeminiUpstream
 from .responses_upstream import ResponsesUpstream
@@ -12,4 +12,4 @@ from .upstream import ERRORS, MIDSTREAM
 UPSTREAMS = {up.key: up for up in (AnthropicUpstream(), ResponsesUpstream(), ChatUpstream(), GeminiUpstream())}
 
 __all__ = ["CAPITAL", "COUNTRY", "ENTITY", "ERRORS", "FRONTS", "IMAGE_URL", "MIDSTREAM", "PASSTHROUGH", "PDF",
-           "PDF_URL", "PNG", "QUESTION", "UPSTREAMS", "Ask", "Refused", "Said", "StreamFailed", "exchange"]
+           "PDF_URL", "PNG", "QUESTION", "UPSTREAMS", "Ask", "Call", "Refused", "Said", "StreamFailed", "exchange"]

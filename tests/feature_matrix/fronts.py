@@ -1,5 +1,6 @@
-"""This module holds one client per front (the Responses one in responses_front.py): it writes an Ask in its dialect
-and reads what the strict SDK assembled."""
+"""This module holds one client per front (the Responses one in responses_front.py, the Gemini one in
+gemini_front.py): it writes an Ask in its dialect and reads what the strict SDK assembled. A front's
+``tool_results`` takes (Call, parts) pairs: a Gemini function response names its call, the others its id."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from openai.lib.streaming.chat import ChatCompletionStreamState
 
 from ..helpers import anthropic_events, strictly
 from .exchange import Ask, Call, Gateway, Refused, Said, StreamFailed, Tool, usage
+from .gemini_front import GeminiFront
 from .responses_front import ResponsesFront
 
 
@@ -40,9 +42,9 @@ class ChatFront:
         return {"role": "user", "content": [self.part(p) for p in content]}
 
     def tool_results(self, results) -> list:
-        return [{"role": "tool", "tool_call_id": call_id,
+        return [{"role": "tool", "tool_call_id": call.id,
                  "content": parts[0][1] if [p[0] for p in parts] == ["text"] else [self.part(p) for p in parts]}
-                for call_id, parts in results]
+                for call, parts in results]
 
     def body(self, ask: Ask, model: str) -> dict:
         messages = [{"role": "system", "content": ask.system}] if ask.system else []
@@ -142,9 +144,9 @@ class MessagesFront:
 
     def tool_results(self, results) -> list:
         return [{"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": call_id,
+            {"type": "tool_result", "tool_use_id": call.id,
              "content": parts[0][1] if [p[0] for p in parts] == ["text"] else [self.part(p) for p in parts]}
-            for call_id, parts in results]}]
+            for call, parts in results]}]
 
     def called(self, call_id: str, tool: Tool, args: dict) -> dict:
         return {"role": "assistant", "content": [{"type": "tool_use", "id": call_id, "name": tool.name, "input": args}]}
@@ -219,4 +221,4 @@ class MessagesFront:
         return said
 
 
-FRONTS = {"chat": ChatFront(), "messages": MessagesFront(), "responses": ResponsesFront()}
+FRONTS = {"chat": ChatFront(), "messages": MessagesFront(), "responses": ResponsesFront(), "gemini": GeminiFront()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 from ..helpers import recorded
@@ -131,17 +132,21 @@ class GeminiUpstream(Upstream):
     # reading what it was sent
 
     def _part(self, part: dict):
+        """A part as (kind, ...). Gemini reads its fields in camelCase or the proto's snake_case (google-genai
+        sends ``inline_data`` inside a function response, ``mime_type`` inside inline data), and base64 in
+        either alphabet."""
         if "text" in part and not part.get("thought"):
             return ("text", part["text"])
-        if "inlineData" in part:
-            data = part["inlineData"]
-            if data["mimeType"] == "application/pdf":
-                return ("pdf", data["data"])
-            return ("image", data["mimeType"], data["data"])
-        if "fileData" in part:
-            data = part["fileData"]
-            return ("pdf_url" if data.get("mimeType") == "application/pdf" else "image_url", data["fileUri"])
-        return None if "functionResponse" in part else (next(iter(part)),)
+        data = field(part, "inlineData")
+        if data is not None:
+            if field(data, "mimeType") == "application/pdf":
+                return ("pdf", standard_b64(data["data"]))
+            return ("image", field(data, "mimeType"), standard_b64(data["data"]))
+        data = field(part, "fileData")
+        if data is not None:
+            kind = "pdf_url" if field(data, "mimeType") == "application/pdf" else "image_url"
+            return (kind, field(data, "fileUri"))
+        return None if field(part, "functionResponse") is not None else (next(iter(part)),)
 
     def _contents(self, body: dict, role: str) -> list:
         return [c for c in body["contents"] if c.get("role", "user") == role]
@@ -172,7 +177,8 @@ class GeminiUpstream(Upstream):
         return None  # Gemini has no such switch
 
     def thinking_requested(self, body: dict) -> bool:
-        return body.get("generationConfig", {}).get("thinkingConfig", {}).get("includeThoughts") is True
+        thinking = field(body.get("generationConfig", {}), "thinkingConfig") or {}
+        return field(thinking, "includeThoughts") is True
 
     def stop_sent(self, body: dict) -> list:
         return body.get("generationConfig", {}).get("stopSequences", [])
@@ -191,8 +197,20 @@ class GeminiUpstream(Upstream):
         return [group for group in groups if group]
 
     def opaque_sent(self, body: dict) -> list:
-        return [p["thoughtSignature"] for c in self._contents(body, "model") for p in c["parts"]
+        return [standard_b64(p["thoughtSignature"]) for c in self._contents(body, "model") for p in c["parts"]
                 if p.get("thoughtSignature")]
 
     def thinking_sent(self, body: dict) -> str:
         return "".join(p.get("text", "") for c in self._contents(body, "model") for p in c["parts"] if p.get("thought"))
+
+
+def field(message: dict, camel: str):
+    """A proto message's field, in either spelling."""
+    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in camel)
+    return message.get(camel, message.get(snake))
+
+
+def standard_b64(data: str) -> str:
+    """Bytes as Gemini reads them (its JSON takes standard or URL-safe base64: google-genai sends the latter),
+    written in the standard alphabet the checks compare with."""
+    return base64.b64encode(base64.urlsafe_b64decode(data.replace("+", "-").replace("/", "_"))).decode()

@@ -22,6 +22,7 @@ class ResponsesFront:
 
     key, title = "responses", "Responses"
     has_stop_sequences = False
+    opaque_field = "encrypted_content"
     STOPS = {"end_turn": "completed", "stop_sequence": "completed", "max_tokens": "max_output_tokens",
              "tool_use": "function_call", "content_filter": "content_filter"}
 
@@ -44,9 +45,9 @@ class ResponsesFront:
         return {"type": "message", "role": "user", "content": [self.part(p) for p in content]}
 
     def tool_results(self, results) -> list:
-        return [{"type": "function_call_output", "call_id": call_id,
+        return [{"type": "function_call_output", "call_id": call.id,
                  "output": parts[0][1] if [p[0] for p in parts] == ["text"] else [self.part(p) for p in parts]}
-                for call_id, parts in results]
+                for call, parts in results]
 
     def called(self, call_id: str, tool: Tool, args: dict) -> dict:
         return {"type": "function_call", "call_id": call_id, "name": tool.name, "arguments": json.dumps(args)}

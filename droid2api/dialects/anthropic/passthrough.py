@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from ...reasoning import FORCED_LEVELS, THINKING_BUDGETS
-from ...wire import loads_or_none
+import logging
 
-ANSWER_ROOM = 4096  # tokens left for the answer when max_tokens has to grow past the thinking budget
-MIN_THINKING_TOP_P = 0.95  # Anthropic takes top_p from 0.95 to 1 while thinking
+from ...reasoning import reasoning_for
+from ...wire import loads_or_none
+from .thinking import write_thinking
+
+log = logging.getLogger(__name__)
 
 FINAL_EVENTS = frozenset({"message_stop", "error"})
 
@@ -30,18 +32,13 @@ def apply_policies(body: dict, route, system_prompt: str, *, count_tokens: bool 
     body["model"] = route.upstream_model
     if system_prompt:
         body["system"] = prepend_system(body.get("system"), system_prompt)
-    level = route.model.reasoning
-    if level == "off":
-        body.pop("thinking", None)
-    elif level in FORCED_LEVELS and not forces_tool_use(body.get("tool_choice")):
-        # Anthropic refuses thinking while tool_choice forces a tool: the client's explicit
-        # choice wins over the configured level.
-        enable_thinking(body, THINKING_BUDGETS[level], count_tokens=count_tokens)
+    reasoning = reasoning_for(route.model.reasoning)
+    if reasoning is not None:  # the same writer the request encoder uses
+        losses = []
+        write_thinking(body, reasoning, losses, count_tokens=count_tokens)
+        for loss in losses:
+            log.debug("reasoning level %s for %s: %s", route.model.reasoning, route.upstream_model, loss.reason)
     return body
-
-
-def forces_tool_use(tool_choice) -> bool:
-    return isinstance(tool_choice, dict) and tool_choice.get("type") in ("any", "tool")
 
 
 def prepend_system(system, prompt: str) -> list:
@@ -54,31 +51,3 @@ def prepend_system(system, prompt: str) -> list:
     if isinstance(system, list):
         return [block, *system]
     return [block, system]
-
-
-def enable_thinking(body: dict, budget: int, *, count_tokens: bool = False) -> list:
-    """Turn on extended thinking and make the body valid for it; the request encoder shares this.
-
-    Returns the names of the fields it had to change: max_tokens raised above
-    the budget, temperature (other than 1), top_k and top_p below 0.95 dropped, because
-    Anthropic rejects them while thinking. A count_tokens body has no
-    max_tokens or sampling fields to fix.
-    """
-    body["thinking"] = {"type": "enabled", "budget_tokens": budget}
-    if count_tokens:
-        return []
-    changed = []
-    max_tokens = body.get("max_tokens")
-    if not isinstance(max_tokens, int) or max_tokens <= budget:
-        body["max_tokens"] = budget + ANSWER_ROOM
-        changed.append("max_tokens")
-    if body.get("temperature") not in (None, 1):
-        body.pop("temperature")
-        changed.append("temperature")
-    if body.pop("top_k", None) is not None:
-        changed.append("top_k")
-    top_p = body.get("top_p")
-    if isinstance(top_p, (int, float)) and top_p < MIN_THINKING_TOP_P:
-        body.pop("top_p")
-        changed.append("top_p")
-    return changed

@@ -12,24 +12,15 @@ import json
 
 from ... import ir
 from ...errors import GatewayError, require_one_choice
-from ...reasoning import budget_for
 from ...wire import dumps
 from ..ids import ANTHROPIC_CALL_ID
-from .passthrough import enable_thinking
+from .thinking import write_thinking
 from .response import SOURCE
 
 WEB_SEARCH_TYPE = "web_search_20250305"  # the web search server tool version every Claude model with search takes
 DEFAULT_MAX_TOKENS = 4096  # Anthropic requires max_tokens; used when neither client nor config set one
-MIN_THINKING_BUDGET = 1024  # the smallest budget_tokens Anthropic accepts
 
 _TOOL_CHOICE_TYPES = {"auto": "auto", "none": "none", "required": "any", "tool": "tool"}
-
-_THINKING_CHANGES = {
-    "max_tokens": "raised above the thinking budget, as Anthropic requires",
-    "temperature": "Anthropic takes only temperature 1 while thinking; dropped",
-    "top_k": "Anthropic takes no top_k while thinking; dropped",
-    "top_p": "Anthropic takes top_p of 0.95 or more while thinking; dropped",
-}
 
 
 def encode_request(request: ir.Request, losses: list, route) -> dict:
@@ -300,36 +291,8 @@ def encode_metadata(request: ir.Request, body: dict, losses: list):
 
 
 def encode_thinking(request: ir.Request, body: dict, losses: list):
-    budget = budget_for(request.reasoning)
-    if not budget:
-        return
-    if forces_tool(request):
-        losses.append(ir.Loss("reasoning", "Anthropic cannot think while tool_choice forces a tool; "
-                                           "thinking turned off"))
-        return
-    if opens_tool_loop_without_thinking(body["messages"]):
-        losses.append(ir.Loss("reasoning", "the assistant turn these tool results answer has no Anthropic "
-                                           "thinking block, which Anthropic requires while thinking; "
-                                           "thinking turned off"))
-        return
-    if budget < MIN_THINKING_BUDGET:
-        losses.append(ir.Loss("reasoning.budget_tokens", f"Anthropic's smallest thinking budget is "
-                                                         f"{MIN_THINKING_BUDGET}; {budget} raised to it"))
-        budget = MIN_THINKING_BUDGET
-    for field in enable_thinking(body, budget):
-        if field != "max_tokens" or request.max_tokens is not None:
-            losses.append(ir.Loss(field, _THINKING_CHANGES[field]))
-
-
-def opens_tool_loop_without_thinking(turns: list) -> bool:
-    """True when the conversation ends in tool results for an assistant turn that does not start
-    with thinking: Anthropic rejects such a request when thinking is on (typical of a history
-    that came from another dialect, whose thinking could not be sent back)."""
-    if len(turns) < 2 or turns[-1]["role"] != "user" or turns[-2]["role"] != "assistant":
-        return False
-    if not any(block["type"] == "tool_result" for block in turns[-1]["content"]):
-        return False
-    return turns[-2]["content"][0]["type"] not in ("thinking", "redacted_thinking")
+    if request.reasoning is not None:
+        write_thinking(body, request.reasoning, losses, max_tokens_asked=request.max_tokens is not None)
 
 
 def encode_extras(request: ir.Request, body: dict, losses: list):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from ...reasoning import FORCED_LEVELS
+from ...reasoning import reasoning_for
 from ...wire import loads_or_none
-from .request import thinking_config, thinking_off
+from .request import thinking_for
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,16 @@ def is_final_event(name: str | None, data: str) -> bool:
         isinstance(candidate, dict) and candidate.get("finishReason") for candidate in candidates)
 
 
-def apply_policies(body: dict, route, system_prompt: str) -> dict:
+def apply_policies(body: dict, route, system_prompt: str, *, count_tokens: bool = False) -> dict:
+    if count_tokens:
+        # A countTokens body counts `contents` alone, or a whole request under generateContentRequest:
+        # the policies apply to that request, which names its model.
+        inner = body.get("generateContentRequest")
+        if isinstance(inner, dict):
+            inner = apply_policies(dict(inner), route, system_prompt)
+            inner["model"] = f"models/{route.upstream_model}"
+            body["generateContentRequest"] = inner
+        return body
     if route.factory:
         body["model"] = route.upstream_model  # Factory's /g/v1/generate reads the model from the body
     if system_prompt:
@@ -40,20 +49,17 @@ def apply_policies(body: dict, route, system_prompt: str) -> dict:
         body.pop("system_instruction", None)
         body["systemInstruction"] = {**(instruction if isinstance(instruction, dict) else {}),
                                      "parts": [{"text": system_prompt}, *(parts or [])]}
-    level = route.model.reasoning
-    config = body.get("generationConfig")
-    if level == "off":
-        off, loss = thinking_off(route.upstream_model)  # the same mapping the request encoder uses
-        config = config if isinstance(config, dict) else {}
+    forced = reasoning_for(route.model.reasoning)
+    if forced is not None:  # the same writer the request encoder uses
+        losses = []
+        config = body.get("generationConfig")
+        config = dict(config) if isinstance(config, dict) else {}
         config.pop("thinkingConfig", None)
-        if off is not None:
-            config["thinkingConfig"] = off
+        thinking = thinking_for(forced, route.upstream_model, losses)
+        if thinking is not None:
+            config["thinkingConfig"] = thinking
         if config:
             body["generationConfig"] = config
-        if loss:
-            log.debug("reasoning off for %s: %s", route.requested, loss)
-    elif level in FORCED_LEVELS:  # the same mapping the request encoder uses
-        thinking = thinking_config(route.upstream_model, level, None)
-        if thinking is not None:
-            body["generationConfig"] = {**(config if isinstance(config, dict) else {}), "thinkingConfig": thinking}
+        for loss in losses:
+            log.debug("reasoning level %s for %s: %s", route.model.reasoning, route.upstream_model, loss.reason)
     return body

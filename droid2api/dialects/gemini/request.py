@@ -324,20 +324,26 @@ def _generation_config(request: ir.Request, losses: list, model: str) -> dict:
         if response_format.type == "json_schema" and response_format.schema:
             config["responseSchema"] = clean_schema(response_format.schema, losses, "response_format.schema",
                                                     owner="the response_format schema")
-    reasoning = request.reasoning
-    if reasoning is not None and reasoning.effort == "none":
+    thinking = thinking_for(request.reasoning, model, losses)
+    if thinking is not None:
+        config["thinkingConfig"] = thinking
+    return config
+
+
+def thinking_for(reasoning: ir.Reasoning | None, model: str, losses: list) -> dict | None:
+    """The ``thinkingConfig`` for an ir.Reasoning (None: leave it out); passthrough writes a model's level
+    with it too."""
+    if reasoning is None:
+        return None
+    if reasoning.effort == "none":
         off, loss = thinking_off(model)
-        if off is not None:
-            config["thinkingConfig"] = off
         if loss:
             losses.append(ir.Loss("reasoning", loss))
-    elif reasoning is not None:
-        thinking = thinking_config(model, reasoning.effort, reasoning.budget_tokens)
-        if thinking is None:
-            losses.append(ir.Loss("reasoning", f"{model} does not think; reasoning settings left out"))
-        else:
-            config["thinkingConfig"] = thinking
-    return config
+        return off
+    thinking = thinking_config(model, reasoning.effort, reasoning.budget_tokens)
+    if thinking is None:
+        losses.append(ir.Loss("reasoning", f"{model} does not think; reasoning settings left out"))
+    return thinking
 
 
 def _note_unsent(request: ir.Request, losses: list):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import re
 
-from ...reasoning import FORCED_LEVELS, openai_off_effort
+from ...reasoning import reasoning_for
 from ...wire import loads_or_none
+from .request import reasoning_effort
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +46,14 @@ def apply_policies(body: dict, route, system_prompt: str) -> dict:
         if isinstance(messages, list):
             # A message of its own, so the client's system message stays exactly as sent.
             body["messages"] = [{"role": "system", "content": system_prompt}, *messages]
-    level = route.model.reasoning
-    if level == "off":
+    forced = reasoning_for(route.model.reasoning)
+    if forced is not None:  # the same writer the request encoder uses
+        losses = []
         body.pop("reasoning_effort", None)
         body.pop("reasoning", None)
-        effort, loss = openai_off_effort(route.upstream_model)  # the same mapping the request encoder uses
+        effort = reasoning_effort(forced, route.upstream_model, losses)
         if effort:
             body["reasoning_effort"] = effort
-        if loss:
-            log.debug("reasoning off for %s: %s", route.requested, loss)
-    elif level in FORCED_LEVELS:
-        body.pop("reasoning", None)
-        body["reasoning_effort"] = level
+        for loss in losses:
+            log.debug("reasoning level %s for %s: %s", route.model.reasoning, route.upstream_model, loss.reason)
     return body

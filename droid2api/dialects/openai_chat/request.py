@@ -34,12 +34,7 @@ def encode_request(request: ir.Request, losses: list, route=None) -> dict:
     _tools(request, body, losses)
     if request.response_format is not None:
         body["response_format"] = _response_format(request.response_format)
-    if request.reasoning is not None and request.reasoning.effort == "none":
-        effort, loss = openai_off_effort(request.model)
-        if loss:
-            losses.append(ir.Loss("reasoning", loss))
-    else:
-        effort = effort_for(request.reasoning)
+    effort = reasoning_effort(request.reasoning, request.model, losses)
     if effort:
         body["reasoning_effort"] = effort
     if request.source == NAME:
@@ -193,3 +188,14 @@ def _file(document: ir.Document, where: str) -> dict:
                            param=where)
     return {"type": "file", "file": {"filename": document_filename(document),
                                      "file_data": data_url(document.media_type, document.data)}}
+
+
+def reasoning_effort(reasoning: ir.Reasoning | None, model: str, losses: list) -> str | None:
+    """The ``reasoning_effort`` for an ir.Reasoning (None: leave it out); passthrough writes a model's level
+    with it too. No reasoning is the lowest effort the model family takes (see reasoning.openai_off_effort)."""
+    if reasoning is not None and reasoning.effort == "none":
+        effort, loss = openai_off_effort(model)
+        if loss:
+            losses.append(ir.Loss("reasoning", loss))
+        return effort
+    return effort_for(reasoning)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import re
 
-from ...reasoning import FORCED_LEVELS
+from ...reasoning import reasoning_for
 from ...errors import GatewayError
 from ...validation import json_type
 from ...wire import loads_or_none
-from .request import join_texts, off_reasoning
+from .request import ask_fast_tier, join_texts, reasoning_object
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +42,14 @@ def apply_policies(body: dict, route, system_prompt: str) -> dict:
             raise GatewayError(400, f"instructions must be a string, not {json_type(instructions)}",
                                param="instructions")
         body["instructions"] = join_texts([system_prompt, instructions]) if instructions else system_prompt
-    level = route.model.reasoning
-    if level == "off":
+    forced = reasoning_for(route.model.reasoning)
+    if forced is not None:  # the same writer the request encoder uses
         losses = []
-        off = off_reasoning(route.upstream_model, losses)
         body.pop("reasoning", None)
-        if off is not None:
-            body["reasoning"] = off
+        written = reasoning_object(forced, route.upstream_model, losses)
+        if written is not None:
+            body["reasoning"] = written
         for loss in losses:
-            log.debug("reasoning off for %s: %s", route.requested, loss.reason)
-    elif level in FORCED_LEVELS:
-        body["reasoning"] = {"effort": level, "summary": "auto"}
-    if route.model.fast and "service_tier" not in body:
-        body["service_tier"] = "priority"
+            log.debug("reasoning level %s for %s: %s", route.model.reasoning, route.upstream_model, loss.reason)
+    ask_fast_tier(body, route)
     return body

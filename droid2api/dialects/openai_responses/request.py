@@ -49,7 +49,7 @@ def encode_request(request: ir.Request, losses: list, route) -> dict:
         body["user"] = OPENAI_USER.fit(request.user, losses, "user")
     if request.response_format is not None:
         body["text"] = {"format": _text_format(request.response_format, losses)}
-    reasoning = _reasoning(request.reasoning, request.model, losses)
+    reasoning = reasoning_object(request.reasoning, request.model, losses)
     if reasoning is not None:
         body["reasoning"] = reasoning
         if reasoning.get("effort") != "none":
@@ -59,8 +59,6 @@ def encode_request(request: ir.Request, losses: list, route) -> dict:
             losses.append(ir.Loss(name, reason))
     if request.stop:
         losses.append(ir.Loss("stop", "the Responses API has no stop sequences"))
-    if route.fast:
-        body["service_tier"] = "priority"  # what passthrough does for a model configured as fast
     if request.stream:
         body["stream"] = True
     body["store"] = False
@@ -69,7 +67,15 @@ def encode_request(request: ir.Request, losses: list, route) -> dict:
             _put_extra(body, key, value)
         else:
             losses.append(ir.Loss(key, f"a {request.source} field with no Responses equivalent"))
+    ask_fast_tier(body, route)
     return body
+
+
+def ask_fast_tier(body: dict, route):
+    """A model configured as fast asks for the priority tier, unless the client chose a tier itself
+    (passthrough applies the same rule)."""
+    if route.fast:
+        body.setdefault("service_tier", "priority")
 
 
 def _put_extra(body: dict, key: str, value):
@@ -267,7 +273,8 @@ def _text_format(response_format: ir.ResponseFormat, losses: list) -> dict:
     return encoded
 
 
-def _reasoning(reasoning: ir.Reasoning | None, model: str, losses: list) -> dict | None:
+def reasoning_object(reasoning: ir.Reasoning | None, model: str, losses: list) -> dict | None:
+    """The ``reasoning`` object for an ir.Reasoning; passthrough writes a model's level with it too."""
     if reasoning is None:
         return None
     if reasoning.effort == "none":
