@@ -24,7 +24,7 @@ from .logs import dev_dump
 from .policy import Policy, Route
 from .relay import (SSE_TYPE, converted_stream, decode_stream, passthrough_stream, relayed_headers,
                     stream_response, with_heartbeats)
-from .signature_memory import SignatureMemory
+from .reasoning_memory import ReasoningMemory
 from .store import open_store
 from .stored_responses import StoredResponses, as_items
 from .tokens import estimate_input_tokens
@@ -44,7 +44,7 @@ class Gateway:
         self.guard = AccessGuard(settings.access_keys)
         store = open_store(settings)
         self.responses = StoredResponses(store)
-        self.signatures = SignatureMemory(store)
+        self.reasoning = ReasoningMemory(store)
 
     # -- upstream calls -----------------------------------------------------
 
@@ -159,9 +159,7 @@ class Gateway:
         """Send ``request`` to an upstream of another dialect and answer in the ``front`` dialect."""
         dialect = BY_NAME[route.dialect]
         self.policy.apply(request, route)
-        gemini = route.dialect == ir.Dialect.GEMINI
-        if gemini:
-            self.signatures.restore(request)  # for clients that dropped them
+        self.reasoning.restore(request)  # for clients that dropped it from their history
         losses = list(request.losses)  # what decoding the client's body dropped, then what encoding drops
         body = dialect.encode_request(request, losses, route)
         for loss in losses:
@@ -178,8 +176,7 @@ class Gateway:
             raw = upstream.read()
             dev_dump(f"<- {route.upstream} body", None, raw)
             events = ir.response_events(_decode_response(dialect, raw, route.upstream))
-        if gemini:
-            events = self.signatures.remember(events)
+        events = self.reasoning.remember(events)
         if response_id is not None:
             events = _with_id(events, response_id)
         if request.stream:

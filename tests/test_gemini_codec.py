@@ -40,8 +40,9 @@ def sse_payloads(name: str) -> list:
     return [json.loads(block[len("data: "):]) for block in raw.split("\r\n\r\n") if block.strip()]
 
 
-def expected_id(index: int, name: str, arguments: str) -> str:
-    return "call_" + hashlib.sha256(f"{index}:{name}:{arguments}".encode()).hexdigest()[:24]
+def expected_id(index: int, name: str, arguments: str, signature: str | None = None) -> str:
+    key = f"{index}:{name}:{arguments}" + (f":{signature}" if signature else "")
+    return "call_" + hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 # -- decoding recorded answers -------------------------------------------------
@@ -112,7 +113,7 @@ def test_signature_on_a_function_call_stays_on_the_call():
     response = streamed("google__test_google_streaming_tool_call_thought_signature.0")
     [call] = response.parts  # the closing {"text": ""} chunk adds no part
     assert call.name == "get_country" and call.arguments == "{}"
-    assert call.id == expected_id(0, "get_country", "{}")
+    assert call.id == expected_id(0, "get_country", "{}", call.signature)  # unique to this answer
     assert call.signature.startswith("EpwICpkIAXLI2nxlU6gsWZaZHRYkX1orzuM8vSUFwaAt1JRxEC2hJzPAcAu3PWaKz7X+PIy")
     assert response.stop_reason == "tool_use"
     # prompt 29, candidates 10, thoughts 202, total 241.

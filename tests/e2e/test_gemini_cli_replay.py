@@ -655,16 +655,9 @@ def test_gemini_clis_tool_loop_reaches_the_upstream_as_a_call_and_result_pair(cl
         assert pair == [("function_call", call["id"]), ("function_call_output", call["id"])]
 
 
-@pytest.mark.parametrize("model", [
-    pytest.param("claude-test", marks=pytest.mark.xfail(strict=True, reason=(
-        "BUG: the Gemini front hands Anthropic's signed thinking out only on thought parts "
-        "(front_stream/front_response thought_part), which Gemini CLI drops from its history; nothing puts it "
-        "on the functionCall part as Gemini does, nor remembers it by call id, so the next turn's tool loop "
-        "has no signed thinking and the gateway turns Anthropic's thinking off for it"))),
-    pytest.param("gpt-test", marks=pytest.mark.xfail(strict=True, reason=(
-        "BUG: the Responses reasoning item (id + encrypted_content) rides only on thought parts, which Gemini "
-        "CLI drops from its history, so the reasoning never goes back to the Responses upstream"))),
-])
+# Gemini CLI drops thought parts from its history; the gateway's reasoning memory gives the upstream its
+# reasoning back by the call's id (droid2api/reasoning_memory.py).
+@pytest.mark.parametrize("model", ["claude-test", "gpt-test"])
 def test_gemini_clis_tool_loop_gives_the_upstream_its_reasoning_back(cli_tool_loops, model):
     _, body = cli_tool_loops[model]
     _, first, _ = LOOP_TARGETS[model]

@@ -147,7 +147,7 @@ class StreamDecoder:
         given_id = shape.string(call, "id", where)
         events = self._close_open()
         index = self._new_index()
-        call_id = given_id or tool_call_id(index, name, arguments)
+        call_id = given_id or tool_call_id(index, name, arguments, signature)
         self._tool_calls = True
         return events + [
             ir.PartStart(index, ir.ToolCall(id=call_id, name=name, signature=signature)),
@@ -214,9 +214,11 @@ class StreamDecoder:
         return [ir.StreamError(status, kind, message)]
 
 
-def tool_call_id(index: int, name: str, arguments: str) -> str:
-    """A stable id for a call Gemini sent without one: the same answer always gets the same id."""
-    return "call_" + hashlib.sha256(f"{index}:{name}:{arguments}".encode()).hexdigest()[:24]
+def tool_call_id(index: int, name: str, arguments: str, signature: str | None = None) -> str:
+    """A stable id for a call Gemini sent without one: the same answer always gets the same id. The call's
+    thought signature, unique to the answer, makes it unique too: the reasoning memory is keyed by it."""
+    key = f"{index}:{name}:{arguments}" + (f":{signature}" if signature else "")
+    return "call_" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
 def decode_usage(usage: dict, where: str = "usageMetadata") -> ir.Usage:

@@ -1,5 +1,6 @@
-"""Gemini thought signatures the gateway hands out are remembered by call id and restored on the next turn
-for clients that rebuild the assistant turn from id, name and arguments alone."""
+"""Reasoning the gateway hands out with tool calls (Gemini thought signatures, Anthropic signed thinking) is
+remembered by call id and restored on the next turn for clients that rebuild the assistant turn from id, name and
+arguments alone, or drop thought parts from their history."""
 
 from __future__ import annotations
 
@@ -120,3 +121,28 @@ def test_a_responses_client_that_drops_the_reasoning_item_gets_it_restored(http)
         {"type": "function_call", "call_id": call["call_id"], "name": call["name"], "arguments": call["arguments"]},
         {"type": "function_call_output", "call_id": call["call_id"], "output": "Mexico"}]})
     assert [part["thoughtSignature"] for part in second_turn_calls()] == [recorded_signature()]
+
+
+@responses.activate
+def test_a_chat_client_that_drops_reasoning_details_gets_anthropics_signed_thinking_back():
+    from .helpers import recorded_json
+
+    anthropic_url = FACTORY_ENDPOINTS["anthropic"]
+    responses.post(anthropic_url, json=recorded_json("anthropic__test_anthropic_tool_with_thinking.0.response.json"))
+    responses.post(anthropic_url, json=recorded_json("anthropic__test_anthropic_tool_with_thinking.1.response.json"))
+    http = app_for().test_client()
+    tool = {"type": "function", "function": {"name": "get_user_country", "parameters": {"type": "object",
+                                                                                       "properties": {}}}}
+    ask = [{"role": "user", "content": "What is the largest city in the user country?"}]
+    message = http.post("/v1/chat/completions", json={"model": "claude-test", "messages": ask, "tools": [tool],
+                                                      "reasoning_effort": "low"}).get_json()["choices"][0]["message"]
+    call = message["tool_calls"][0]
+    rebuilt = {"role": "assistant", "content": message["content"], "tool_calls": [
+        {"id": call["id"], "type": "function", "function": call["function"]}]}  # no reasoning_details
+    http.post("/v1/chat/completions", json={"model": "claude-test", "tools": [tool], "reasoning_effort": "low",
+                                            "messages": [*ask, rebuilt, {"role": "tool", "tool_call_id": call["id"],
+                                                                         "content": "Mexico"}]})
+    sent = json.loads(responses.calls[1].request.body)
+    recorded_turn = recorded_json("anthropic__test_anthropic_tool_with_thinking.1.request.json")["messages"][1]
+    assert sent["messages"][1]["content"][0] == recorded_turn["content"][0]  # the signed thinking block
+    assert sent["thinking"]["type"] == "enabled"  # so thinking stays on for the loop

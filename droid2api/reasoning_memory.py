@@ -1,0 +1,102 @@
+"""This module remembers, by tool call id, the opaque reasoning that came with each call the gateway hands out.
+
+An upstream's reasoning must come back to it with the tool loop: Gemini 3
+refuses a ``functionCall`` without its ``thoughtSignature``, Anthropic turns
+thinking off for a loop whose assistant turn lost its signed thinking, and a
+Responses model loses its reasoning items. Each front hands that data out in
+a field of its own dialect, but many clients rebuild the assistant turn from
+the call's id, name and arguments alone, or drop thought parts from their
+history (Gemini CLI does). So when the gateway converts an answer, it keeps
+the call's own signature and the thinking parts before it in the state store
+under the call's id, and when a call comes back without them it restores
+them. Only when nothing is remembered does the Gemini encoder fall back to
+Google's placeholder. The store is shared by the workers of a host, so the
+next turn may land on any of them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+
+from . import ir
+from .store import StoreError
+from .wire import dump_bytes
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "reasoning"
+_THINKING_FIELDS = ("text", "signature", "encrypted", "redacted", "source", "id")
+
+
+class ReasoningMemory:
+    def __init__(self, store):
+        self.store = store
+
+    def remember(self, events):
+        """``events`` unchanged; once the answer finishes, each tool call's reasoning is kept."""
+        parts = {}  # IR index -> the part so far (a copy, deltas applied)
+        for event in events:
+            if isinstance(event, ir.PartStart):
+                parts[event.index] = replace(event.part)
+            elif isinstance(event, ir.Delta) and event.index in parts:
+                _apply(parts[event.index], event)
+            elif isinstance(event, ir.Finish):
+                self._keep_calls([parts[index] for index in sorted(parts)])
+            yield event
+
+    def restore(self, request: ir.Request):
+        """Put remembered reasoning back on the assistant turns whose tool calls came back without it."""
+        for message in request.messages:
+            if message.role != "assistant":
+                continue
+            restored = []
+            for part in message.parts:
+                if not isinstance(part, ir.ToolCall):
+                    continue
+                memory = self._recall(part.id)
+                if memory is None:
+                    continue
+                if not part.signature and memory.get("signature"):
+                    part.signature = memory["signature"]
+                thinking = [ir.Thinking(**fields) for fields in memory.get("thinking", [])]
+                if thinking and not _has_opaque_thinking(message, thinking[0].source):
+                    restored += thinking
+            if restored:
+                message.parts[:0] = restored  # thinking opens the turn, as Anthropic requires
+
+    def _keep_calls(self, parts: list):
+        thinking = []
+        for part in parts:
+            if isinstance(part, ir.Thinking) and (part.signature or part.encrypted or part.redacted):
+                thinking.append({name: getattr(part, name) for name in _THINKING_FIELDS
+                                 if getattr(part, name) not in (None, "")})
+            elif isinstance(part, ir.ToolCall) and (part.signature or thinking):
+                self._put(part.id, {"signature": part.signature, "thinking": thinking})
+
+    def _put(self, call_id: str, memory: dict):
+        try:
+            self.store.put(NAMESPACE, call_id, dump_bytes(memory))
+        except StoreError as e:  # the answer still goes out; the next turn may lack its reasoning
+            log.warning("cannot remember the reasoning of call %s: %s", call_id, e)
+
+    def _recall(self, call_id: str) -> dict | None:
+        try:
+            value = self.store.get(NAMESPACE, call_id)
+        except StoreError as e:
+            log.warning("cannot look up the reasoning of call %s: %s", call_id, e)
+            return None
+        return json.loads(value) if value else None
+
+
+def _apply(part, delta: ir.Delta):
+    attribute = {"text": "text", "thinking": "text", "arguments": "arguments", "signature": "signature",
+                 "encrypted": "encrypted"}.get(delta.kind)
+    if attribute and hasattr(part, attribute):
+        setattr(part, attribute, (getattr(part, attribute) or "") + delta.value)
+
+
+def _has_opaque_thinking(message: ir.Message, source: str) -> bool:
+    return any(isinstance(part, ir.Thinking) and part.source == source
+               and (part.signature or part.encrypted or part.redacted) for part in message.parts)
