@@ -13,7 +13,7 @@ import uuid
 
 from flask import Response
 
-from . import ir
+from . import compaction, ir
 from .access import AccessGuard, Incoming
 from .credentials import Credentials, factory_credential
 from .dialects import BY_NAME
@@ -106,6 +106,22 @@ class Gateway:
         return self.convert(front, route, request, incoming, response_id="resp_" + uuid.uuid4().hex,
                             on_complete=lambda answer: self.responses.save(answer, input_items, conversation))
 
+    def compact(self, front, route: Route, body: dict, incoming: Incoming) -> Response:
+        """POST /v1/responses/compact: the upstream's own where it has one, else a summary the model writes."""
+        if route.dialect == front.NAME:
+            body = front.apply_policies(body, route, self.policy.system_prompt)
+            upstream = self.send(route, route.compact_url(), body, incoming, False)
+            raw = upstream.read()
+            if upstream.status >= 400 and not front.is_error_body(loads_or_none(raw)):
+                raise front.parse_error(upstream.status, raw, upstream.headers, route.upstream)
+            return Response(raw, status=upstream.status, headers=relayed_headers(upstream.headers),
+                            content_type=upstream.content_type or "application/json")
+        input_items = as_items(body.get("input"))
+        request = compaction.summary_request(front.decode_request({**body, "stream": False}))
+        answer = self.complete(route, request, incoming)
+        compacted = compaction.compacted(input_items, answer, front.encode_usage(answer.usage))
+        return Response(dumps(compacted), status=200, content_type="application/json")
+
     # -- same dialect: relay bytes ------------------------------------------
 
     def passthrough(self, dialect, route: Route, body: dict, incoming: Incoming, *,
@@ -154,9 +170,8 @@ class Gateway:
             count = dialect.decode_token_count(parse_object(raw, "upstream token count"), route.upstream)
         return Response(dumps(front.encode_token_count(count)), status=200, content_type="application/json")
 
-    def convert(self, front, route: Route, request: ir.Request, incoming: Incoming, *,
-                response_id: str | None = None, on_complete=None, framing: dict | None = None) -> Response:
-        """Send ``request`` to an upstream of another dialect and answer in the ``front`` dialect."""
+    def ask(self, route: Route, request: ir.Request, incoming: Incoming) -> tuple:
+        """(upstream response, its answer as IR events, read as they are iterated) for a converted request."""
         dialect = BY_NAME[route.dialect]
         self.policy.apply(request, route)
         self.reasoning.restore(request)  # for clients that dropped it from their history
@@ -169,14 +184,27 @@ class Gateway:
             raw = upstream.read()
             dev_dump(f"<- {route.upstream} error body", None, raw)
             raise dialect.parse_error(upstream.status, raw, upstream.headers, route.upstream)
-        headers = relayed_headers(upstream.headers)
         if upstream.is_event_stream:
             events = decode_stream(upstream, dialect.StreamDecoder())
         else:
             raw = upstream.read()
             dev_dump(f"<- {route.upstream} body", None, raw)
             events = ir.response_events(_decode_response(dialect, raw, route.upstream))
-        events = self.reasoning.remember(events)
+        return upstream, self.reasoning.remember(events)
+
+    def complete(self, route: Route, request: ir.Request, incoming: Incoming) -> ir.Response:
+        """A converted request's whole answer in the IR (the gateway's own calls: compaction)."""
+        upstream, events = self.ask(route, request, incoming)
+        try:
+            return _accumulate(events)
+        finally:
+            upstream.close()
+
+    def convert(self, front, route: Route, request: ir.Request, incoming: Incoming, *,
+                response_id: str | None = None, on_complete=None, framing: dict | None = None) -> Response:
+        """Send ``request`` to an upstream of another dialect and answer in the ``front`` dialect."""
+        upstream, events = self.ask(route, request, incoming)
+        headers = relayed_headers(upstream.headers)
         if response_id is not None:
             events = _with_id(events, response_id)
         if request.stream:

@@ -58,6 +58,10 @@ class Route:
         method = ("streamGenerateContent?alt=sse" if sse else "streamGenerateContent") if stream else "generateContent"
         return f"{self.url.rstrip('/')}/models/{self.upstream_model}:{method}"
 
+    def compact_url(self) -> str:
+        """A Responses upstream's compact endpoint (``/responses/compact``)."""
+        return self.generate_url(False).rstrip("/") + "/compact"
+
     def count_tokens_url(self) -> str | None:
         """Where the upstream counts a request's tokens; None when it cannot (the gateway estimates)."""
         if self.dialect == Dialect.ANTHROPIC:

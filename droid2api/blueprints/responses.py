@@ -9,7 +9,7 @@ from flask import Blueprint, jsonify, request
 
 from ..dialects import openai_responses
 from ..errors import GatewayError
-from . import gateway, serve
+from . import gateway, incoming, note_route, read_body, serve
 
 bp = Blueprint("responses", __name__)
 bp.dialect = openai_responses
@@ -31,6 +31,16 @@ def responses_websocket():
 
 # Werkzeug routes a request that asks to upgrade (Connection: Upgrade) only to rules marked websocket.
 bp.add_url_rule("/v1/responses", "responses_websocket_upgrade", responses_websocket, websocket=True)
+
+
+@bp.post("/v1/responses/compact")
+def compact():
+    """Codex's compaction: relayed to a Responses upstream, else a summary the model itself writes."""
+    body = read_body()
+    gw = gateway()
+    route = gw.policy.route(body.get("model"))
+    note_route(route)
+    return gw.compact(openai_responses, route, body, incoming())
 
 
 @bp.get("/v1/responses/<response_id>")

@@ -20,6 +20,7 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, post_load
 
 from ... import ir
+from ...compaction import SUMMARY_INTRO, summary_from
 from ...validation import NOT_EMPTY, Lenient, StringOrParts, Tagged, shown
 from ...wire import dumps
 from .. import carried
@@ -248,16 +249,31 @@ class HostedToolItem(Typed):
         return Dropped(f"a {data['type']} item records what only OpenAI can read back")
 
 
+class CompactionItem(Typed):
+    """A compacted history: the gateway's own (a summary it made, see compaction.py) goes back as context;
+    OpenAI's encrypted one only OpenAI can read."""
+
+    encrypted_content = fields.String(allow_none=True)
+
+    @post_load
+    def _ir(self, data, **kwargs):
+        summary = summary_from(data.get("encrypted_content"))
+        if summary is None:
+            return Dropped("a compaction item records what only OpenAI can read back")
+        return ir.Message("user", [ir.Text(SUMMARY_INTRO + summary)])
+
+
 HOSTED_ITEMS = ("web_search_call", "file_search_call", "computer_call", "computer_call_output",
                 "code_interpreter_call", "image_generation_call", "local_shell_call", "local_shell_call_output",
                 "shell_call", "shell_call_output", "apply_patch_call", "apply_patch_call_output", "mcp_list_tools",
                 "mcp_approval_request", "mcp_approval_response", "mcp_call", "tool_search_call",
-                "tool_search_output", "additional_tools", "compaction", "compaction_trigger")
+                "tool_search_output", "additional_tools", "compaction_trigger")
 _HOSTED_ITEM = HostedToolItem()
 _OUTPUT = CallOutputItem()
 ITEMS = {"message": _ByRole(), "function_call": FunctionCallItem(), "function_call_output": _OUTPUT,
          "custom_tool_call": CustomToolCallItem(), "custom_tool_call_output": _OUTPUT, "reasoning": ReasoningItem(),
-         "item_reference": ItemReference(), **{kind: _HOSTED_ITEM for kind in HOSTED_ITEMS}}
+         "item_reference": ItemReference(), "compaction": CompactionItem(),
+         **{kind: _HOSTED_ITEM for kind in HOSTED_ITEMS}}
 
 
 class ItemField(Tagged):
