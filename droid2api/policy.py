@@ -9,6 +9,7 @@ decides *what*.
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 
 from . import ir
@@ -83,8 +84,7 @@ class Policy:
     def route(self, requested) -> Route:
         if not isinstance(requested, str) or not requested:
             raise GatewayError(400, "model is required", param="model")
-        model_id = self.settings.model_redirects.get(requested, requested)
-        model = self.settings.model(model_id)
+        model = self.settings.model(self.redirect(requested))
         if model is None:
             raise GatewayError(404, f"model {requested!r} is not configured; GET /v1/models lists the models",
                                param="model", code="model_not_found")
@@ -96,6 +96,20 @@ class Policy:
             raise GatewayError(503, f"model {model.id!r} has type {model.type!r} but config.json has no "
                                     f"endpoint named {model.type!r}")
         return Route(requested, model, f"factory-{model.type}", url, True)
+
+    def redirect(self, requested: str) -> str:
+        """The configured model a name means: an exact ``model_redirects`` key first, then a configured model
+        of that name, then the first glob pattern that matches (``"gemini-*-flash-lite*"``: the utility models
+        Gemini CLI and Claude Code call by their own names), else the name itself."""
+        redirects = self.settings.model_redirects
+        if requested in redirects:
+            return redirects[requested]
+        if self.settings.model(requested) is not None:
+            return requested
+        for pattern, target in redirects.items():
+            if any(mark in pattern for mark in "*?[") and fnmatch.fnmatchcase(requested, pattern):
+                return target
+        return requested
 
     def reasoning_level(self, route: Route) -> str:
         return route.model.reasoning

@@ -509,3 +509,16 @@ def test_responses_fast_model_asks_for_priority_unless_the_client_chose_a_tier()
     app.test_client().post("/v1/responses", json={"model": "gpt-fast", "input": "hi"})
     app.test_client().post("/v1/responses", json={"model": "gpt-fast", "input": "hi", "service_tier": "flex"})
     assert [sent_body(i)["service_tier"] for i in range(2)] == ["priority", "flex"]
+
+
+def test_model_redirects_take_glob_patterns_after_exact_names():
+    settings = settings_for(base_config(model_redirects={
+        "gemini-*-flash-lite*": "gemini-test", "claude-3-5-haiku-20241022": "claude-test", "claude-*": "gpt-test"}))
+    policy = Policy(settings)
+    assert policy.route("gemini-2.5-flash-lite-preview").model.id == "gemini-test"  # Gemini CLI's router model
+    assert policy.route("claude-3-5-haiku-20241022").model.id == "claude-test"  # the exact name wins
+    assert policy.route("claude-test").model.id == "claude-test"  # a configured model is never redirected
+    assert policy.route("claude-opus-9").model.id == "gpt-test"
+    with pytest.raises(GatewayError) as caught:
+        policy.route("gemini-2.5-pro")  # no pattern matches
+    assert caught.value.status == 404
