@@ -94,7 +94,7 @@ class Gateway:
         A ``previous_response_id`` continues a stored conversation (its input
         and output come first); the answer is stored unless ``store`` is false.
         """
-        input_items = as_items(body.get("input"))
+        input_items = self.responses.resolve_references(as_items(body.get("input")))
         previous = body.get("previous_response_id")
         context = self.responses.context(previous) if previous is not None else []
         body = {key: value for key, value in body.items() if key != "previous_response_id"}

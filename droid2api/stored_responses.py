@@ -25,6 +25,7 @@ from .wire import dump_bytes
 log = logging.getLogger(__name__)
 
 NAMESPACE = "responses"
+ITEMS = "response-items"  # each stored item by its id, for the item_reference that names it
 
 
 def as_items(value) -> list:
@@ -65,10 +66,28 @@ class StoredResponses:
                  "context": context + replayable(response.get("output") or [])}
         try:
             self.store.put(NAMESPACE, response["id"], dump_bytes(entry))
+            for item in [*input_items, *(response.get("output") or [])]:
+                if isinstance(item, dict) and isinstance(item.get("id"), str) and item.get("type") != "item_reference":
+                    self.store.put(ITEMS, item["id"], dump_bytes(item))
         except ValueTooLarge:
             log.warning("response %s is too large to store; previous_response_id will not find it", response["id"])
         except StoreError as e:
             log.error("cannot store response %s: %s", response["id"], e)
+
+    def resolve_references(self, items: list) -> list:
+        """``items`` with each ``item_reference`` to a stored item replaced by the item; one the store does
+        not hold stays, for the decoder to refuse with a message naming it."""
+        resolved = []
+        for item in items:
+            if isinstance(item, dict) and item.get("type") == "item_reference" and isinstance(item.get("id"), str):
+                try:
+                    raw = self.store.get(ITEMS, item["id"])
+                except StoreError as e:
+                    raise _unavailable(e) from None
+                if raw is not None:
+                    item = json.loads(raw)
+            resolved.append(item)
+        return resolved
 
     def get(self, response_id: str) -> dict:
         return self._load(response_id)["response"]

@@ -392,7 +392,7 @@ def test_what_the_gateway_cannot_serve_says_why():
     assert "no files API" in caught.value.message
     with pytest.raises(GatewayError) as caught:
         decode_request(item(type="item_reference", id="msg_1"))
-    assert "keeps no items" in caught.value.message and "previous_response_id" in caught.value.message
+    assert "does not keep" in caught.value.message and "previous_response_id" in caught.value.message
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -102,3 +102,21 @@ def test_an_unusable_store_is_a_503_that_names_no_path(tmp_path):
     assert answer.status_code == 503
     assert "state store is unavailable" in answer.get_json()["error"]["message"]
     assert str(tmp_path) not in answer.get_data(as_text=True)
+
+
+@responses.activate
+def test_an_item_reference_to_a_stored_item_is_resolved_and_an_unknown_one_refused(http):
+    responses.post(ANTHROPIC_URL, json=anthropic_answer("Paris."))
+    responses.post(ANTHROPIC_URL, json=anthropic_answer("About 2.1 million.", "msg_02"))
+    first = http.post("/v1/responses", json={"model": "claude-test", "input": "Capital of France?"}).get_json()
+    answer_item = first["output"][0]["id"]
+
+    http.post("/v1/responses", json={"model": "claude-test", "input": [
+        {"role": "user", "content": "Capital of France?"}, {"type": "item_reference", "id": answer_item},
+        {"role": "user", "content": "Its population?"}]})
+    assert sent(1)["messages"][1] == {"role": "assistant", "content": [{"type": "text", "text": "Paris."}]}
+
+    unknown = http.post("/v1/responses", json={"model": "claude-test", "input": [
+        {"type": "item_reference", "id": "msg_nowhere"}]})
+    assert unknown.status_code == 400 and "msg_nowhere" in unknown.get_json()["error"]["message"]
+    assert len(responses.calls) == 2

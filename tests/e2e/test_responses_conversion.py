@@ -180,3 +180,22 @@ def test_previous_response_id_retrieve_input_items_and_delete(two_workers, upstr
     with pytest.raises(openai.NotFoundError):
         sdk.responses.retrieve(first.id)
     sdk.close()
+
+
+def test_codex_compaction_on_a_converted_model(gateway, client, upstream):
+    upstream.reply_json(ANTHROPIC_PATH, anthropic_text("Summary: a dog cafe page; index.html is written."))
+    history = [{"role": "user", "content": "Build a landing page for a dog cafe."},
+               {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Done."}]}]
+
+    # The API returns the user's messages (input_text) beside the compaction item, as its reference shows;
+    # the installed SDK's strict CompactedResponse has no such output item, so this one call reads leniently.
+    lenient = openai.OpenAI(base_url=gateway.url + "/v1", **{**SDK_OPTIONS, "_strict_response_validation": False})
+    output = lenient.responses.with_raw_response.compact(model="claude-test", input=history).http_response.json()[
+        "output"]
+    lenient.close()
+
+    assert [item["type"] for item in output] == ["message", "compaction"]
+    upstream.reply_json(ANTHROPIC_PATH, anthropic_text("Next, the menu."))
+    client.responses.create(model="claude-test", store=False, input=[*output, {"role": "user", "content": "Go on."}])
+    sent = upstream.requests(ANTHROPIC_PATH)[1].json()["messages"]
+    assert "Summary: a dog cafe page" in json.dumps(sent)

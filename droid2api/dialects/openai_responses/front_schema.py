@@ -12,7 +12,7 @@ ir.ToolResult; a reasoning item as ir.Thinking parts, or as a
 the tools.
 
 What the gateway cannot serve is a 400 that says so: a file by ``file_id``
-(it has no files API) and an ``item_reference`` (it keeps no items).
+(it has no files API) and an ``item_reference`` to an item it does not keep.
 """
 
 from __future__ import annotations
@@ -233,12 +233,16 @@ class ReasoningItem(Typed):
 
 
 class ItemReference(Lenient):
+    """A reference the gateway could not resolve: the items of stored responses were put in its place before
+    decoding (stored_responses.resolve_references), so this one names nothing the gateway keeps."""
+
     id = fields.String(allow_none=True)
 
     @post_load
     def _refuse(self, data, **kwargs):
-        raise ValidationError(f"an item_reference ({data.get('id')!r}): the gateway keeps no items; send the item "
-                              "itself, or use previous_response_id")
+        raise ValidationError(f"an item_reference ({data.get('id')!r}) to an item the gateway does not keep (it "
+                              "keeps the items of responses it stored, until they expire); send the item itself, "
+                              "or use previous_response_id")
 
 
 class HostedToolItem(Typed):
