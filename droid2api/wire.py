@@ -78,6 +78,18 @@ def loads_or_none(raw):
         return None
 
 
+def arguments_object(arguments: str) -> dict | None:
+    """Tool call arguments (JSON text) as the object they must be: ``{}`` for no text, None when they are not
+    a JSON object (a model that broke off, or ignored the schema)."""
+    if not arguments.strip():
+        return {}
+    try:
+        value = json.loads(arguments)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def too_deep(what: str = "request body") -> GatewayError:
     """The error for JSON nested deeper than Python's recursion limit lets the gateway walk."""
     return GatewayError(400, f"the {what} nests arrays and objects too deeply; flatten it")

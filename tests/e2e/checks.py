@@ -275,3 +275,13 @@ def gemini_folded(responses: list) -> dict:
             if part.thought_signature:
                 folded["signatures"].append(part.thought_signature)
     return folded
+
+
+def join_texts(texts: list) -> str:
+    """One instruction string: a blank line between two texts unless the first already ends a line."""
+    joined = ""
+    for text in texts:
+        if joined and not joined.endswith("\n"):
+            joined += "\n\n"
+        joined += text
+    return joined

@@ -28,7 +28,7 @@ import pytest
 from droid2api.dialects.ids import hashed
 from tests.helpers import anthropic_assemble, anthropic_events, recorded
 
-from .checks import Replayed, assert_gemini_schema, client_requests, keys_anywhere, log_since
+from .checks import Replayed, assert_gemini_schema, client_requests, join_texts, keys_anywhere, log_since
 from .client import post, sse_payloads
 from .servers import (ANTHROPIC_PATH, CHAT_PATH, DIRECT_GEMINI_KEY, DIRECT_GEMINI_PATH, FACTORY_KEY, GEMINI_PATH,
                       RESPONSES_PATH, SYSTEM_PROMPT)
@@ -149,14 +149,6 @@ def custom_tools(body: dict) -> list:
     return [tool for tool in body["tools"] if tool.get("type", "custom") == "custom"]
 
 
-def join_texts(texts: list) -> str:
-    """One instruction string: a blank line between two texts unless the first already ends a line."""
-    joined = ""
-    for text in texts:
-        if joined and not joined.endswith("\n"):
-            joined += "\n\n"
-        joined += text
-    return joined
 
 
 def leaked(body: dict) -> set:

@@ -38,7 +38,7 @@ import pytest
 
 from tests.helpers import recorded, recorded_json
 
-from .checks import (Replayed, assert_factory_headers, client_requests, gemini_folded, gemini_sse_chunks,
+from .checks import (Replayed, join_texts, assert_factory_headers, client_requests, gemini_folded, gemini_sse_chunks,
                      genai_reads_stream, keys_anywhere, log_since)
 from .client import post, sse_payloads
 from .servers import (ANTHROPIC_PATH, CHAT_PATH, DIRECT_GEMINI_KEY, DIRECT_GEMINI_PATH, FACTORY_KEY, GEMINI_PATH,
@@ -435,14 +435,6 @@ def test_anthropic_gets_the_tools_and_the_reasoning(replays, index):
 # -- Responses ---------------------------------------------------------------------------------------------
 
 
-def join_texts(texts: list) -> str:
-    """One instruction string: a blank line between two texts unless the first already ends a line."""
-    joined = ""
-    for text in texts:
-        if joined and not joined.endswith("\n"):
-            joined += "\n\n"
-        joined += text
-    return joined
 
 
 @pytest.mark.parametrize("index", BOTH)

@@ -23,12 +23,12 @@ Choices an Anthropic client forces on us:
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime, timezone
 
 from ... import ir
 from ...errors import GatewayError
+from ...wire import arguments_object
 from .. import carried
 
 # IR stop reason -> Anthropic's; anything else (None, newer words) ends the turn.
@@ -81,16 +81,6 @@ def call_signature(call: ir.ToolCall, signature: str) -> str:
     return carried.wrap(ir.Dialect.GEMINI, signature=signature, call_id=call.id)
 
 
-def tool_input(arguments: str):
-    """The tool call's arguments as the object tool_use.input holds, or None when they are not one."""
-    if not arguments.strip():
-        return {}
-    try:
-        value = json.loads(arguments)
-    except (ValueError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
-
 
 def unreadable_arguments(names) -> GatewayError:
     listed = ", ".join(repr(name) for name in names)
@@ -116,7 +106,7 @@ def _blocks(part, broken: list) -> list:
         blocks = []
         if part.signature:
             blocks.append({**empty_thinking_block(), "signature": call_signature(part, part.signature)})
-        arguments = tool_input(part.arguments)
+        arguments = arguments_object(part.arguments)
         if arguments is None:
             broken.append(part.name)
             arguments = {}

@@ -32,11 +32,11 @@ from dataclasses import replace
 from ... import ir
 from ...errors import GatewayError
 from ...sse import encode_event
-from ...wire import dumps
+from ...wire import arguments_object, dumps
 from .. import carried
 from .errors import stream_error
 from .front_response import (ENDED_IN_ERROR, call_signature, empty_thinking_block, encode_usage, message_id,
-                             stop_reason, tool_input, tool_use_block, unreadable_arguments)
+                             stop_reason, tool_use_block, unreadable_arguments)
 
 PING = encode_event('{"type": "ping"}', "ping")
 _MESSAGE_STOP = encode_event('{"type":"message_stop"}', "message_stop")
@@ -190,7 +190,7 @@ class StreamEncoder:
                     {"type": "signature_delta", "signature": signature})
         out += self._close_block()
         if isinstance(part, ir.ToolCall):
-            if tool_input("".join(self._arguments)) is None:
+            if arguments_object("".join(self._arguments)) is None:
                 self._broken.append(part.name)
             late_signature = "".join(self._opaque["signature"])
             if late_signature:  # arrived after the call started: it can only follow the call now

@@ -184,7 +184,8 @@ def tool_use_block(call: ir.ToolCall, where: str, losses: list) -> dict:
 
 
 def tool_result_block(result: ir.ToolResult, where: str, losses: list) -> dict:
-    block = {"type": "tool_result", "tool_use_id": ANTHROPIC_CALL_ID.fit(result.call_id, losses, f"{where}.tool_use_id")}
+    call_id = ANTHROPIC_CALL_ID.fit(result.call_id, losses, f"{where}.tool_use_id")
+    block = {"type": "tool_result", "tool_use_id": call_id}
     content = [encoded for k, part in enumerate(result.content)
                if (encoded := encode_part(part, f"{where}.content[{k}]", losses)) is not None]
     if content:

@@ -29,10 +29,10 @@ Choices a Gemini client forces on us:
 
 from __future__ import annotations
 
-import json
 import uuid
 
 from ... import ir
+from ...wire import arguments_object
 from .. import carried
 
 # IR stop reason -> finishReason; anything else (end_turn, tool_use, stop_sequence, pause_turn, None) is STOP.
@@ -103,20 +103,10 @@ def thinking_part(part: ir.Thinking, show: bool) -> dict | None:
     return thought_part(text, signature)
 
 
-def call_arguments(arguments: str) -> dict | None:
-    """The call's arguments as the object ``args`` holds, or None when they are not one."""
-    if not arguments.strip():
-        return {}
-    try:
-        value = json.loads(arguments)
-    except (ValueError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
-
 
 def call_part(call: ir.ToolCall, arguments: str, signature: str | None) -> dict | None:
     """A functionCall part (with the call's Gemini thought signature), or None if its arguments are unreadable."""
-    args = call_arguments(arguments)
+    args = arguments_object(arguments)
     if args is None:
         return None
     part = {"functionCall": {"id": call.id, "name": call.name, "args": args}}
