@@ -35,15 +35,19 @@ class ReasoningMemory:
         self.store = store
 
     def remember(self, events):
-        """``events`` unchanged; once the answer finishes, each tool call's reasoning is kept."""
-        parts = {}  # IR index -> the part so far (a copy, deltas applied)
+        """``events`` unchanged; once the answer finishes, each tool call's reasoning is kept.
+
+        Only thinking parts and tool calls are followed, their deltas collected in lists and joined
+        once at the end: this runs on every event of every converted stream.
+        """
+        parts, pieces = {}, {}  # IR index -> the part as it started; -> {attribute: [delta values]}
         for event in events:
-            if isinstance(event, ir.PartStart):
-                parts[event.index] = replace(event.part)
+            if isinstance(event, ir.PartStart) and isinstance(event.part, (ir.Thinking, ir.ToolCall)):
+                parts[event.index], pieces[event.index] = event.part, {}
             elif isinstance(event, ir.Delta) and event.index in parts:
-                _apply(parts[event.index], event)
+                pieces[event.index].setdefault(_ATTRIBUTES.get(event.kind), []).append(event.value)
             elif isinstance(event, ir.Finish):
-                self._keep_calls([parts[index] for index in sorted(parts)])
+                self._keep_calls([_joined(parts[index], pieces[index]) for index in sorted(parts)])
             yield event
 
     def restore(self, request: ir.Request):
@@ -90,11 +94,15 @@ class ReasoningMemory:
         return json.loads(value) if value else None
 
 
-def _apply(part, delta: ir.Delta):
-    attribute = {"text": "text", "thinking": "text", "arguments": "arguments", "signature": "signature",
-                 "encrypted": "encrypted"}.get(delta.kind)
-    if attribute and hasattr(part, attribute):
-        setattr(part, attribute, (getattr(part, attribute) or "") + delta.value)
+_ATTRIBUTES = {"thinking": "text", "text": "text", "arguments": "arguments", "signature": "signature",
+               "encrypted": "encrypted"}  # Delta.kind -> the part attribute it grows
+
+
+def _joined(part, pieces: dict):
+    """A copy of ``part`` with its collected deltas added."""
+    grown = {attribute: (getattr(part, attribute) or "") + "".join(values)
+             for attribute, values in pieces.items() if attribute and hasattr(part, attribute)}
+    return replace(part, **grown)
 
 
 def _has_opaque_thinking(message: ir.Message, source: str) -> bool:
