@@ -34,6 +34,7 @@ from ...errors import GatewayError
 from ...sse import encode_event
 from ...wire import arguments_object, dumps
 from .. import carried
+from ..encoding import EventEncoder
 from .errors import stream_error
 from .front_response import (ENDED_IN_ERROR, call_signature, empty_thinking_block, encode_usage, message_id,
                              stop_reason, tool_use_block, unreadable_arguments)
@@ -47,7 +48,7 @@ def _event(payload: dict) -> bytes:
     return encode_event(dumps(payload), payload["type"])
 
 
-class StreamEncoder:
+class StreamEncoder(EventEncoder):
     """IR events -> Anthropic stream events (bytes), for one response.
 
     The state is explicit so that no event can come out of order: nothing
@@ -69,22 +70,23 @@ class StreamEncoder:
         self._refused = False
         self._broken = []  # names of tool calls whose arguments are not a JSON object
 
-    def encode(self, event) -> bytes:
-        if self._done:
-            return b""
-        if isinstance(event, ir.Delta):
-            return self._delta(event)
-        if isinstance(event, ir.PartStart):
-            return self._begin() + self._part_start(event)
-        if isinstance(event, ir.PartStop):
-            return self._part_stop(event.index)
-        if isinstance(event, ir.Start):
-            return self._begin(event.id)
-        if isinstance(event, ir.Finish):
-            return self._begin() + self._finish(event)
-        if isinstance(event, ir.StreamError):
-            return self._error(event.status, event.message)
-        return b""
+    def on_start(self, event: ir.Start) -> bytes:
+        return self._begin(event.id)
+
+    def on_part_start(self, event: ir.PartStart) -> bytes:
+        return self._begin() + self._part_start(event)
+
+    def on_delta(self, event: ir.Delta) -> bytes:
+        return self._delta(event)
+
+    def on_part_stop(self, event: ir.PartStop) -> bytes:
+        return self._part_stop(event.index)
+
+    def on_finish(self, event: ir.Finish) -> bytes:
+        return self._begin() + self._finish(event)
+
+    def on_error(self, event: ir.StreamError) -> bytes:
+        return self._error(event.status, event.message)
 
     def ping(self) -> bytes:
         """A keep-alive while the upstream is silent (before the first event too, so message_start goes first)."""

@@ -34,6 +34,7 @@ from dataclasses import replace
 from ... import ir
 from ...errors import GatewayError
 from ...wire import dump_bytes
+from ..encoding import EventEncoder
 from .errors import error_body
 from .front_response import (call_part, finish_message, finish_reason, generate_content_response, response_id,
                              shows_thoughts, thought_part, thought_signature)
@@ -44,7 +45,7 @@ ARRAY_CONTENT_TYPE = "application/json"
 _OPAQUE = {"signature": (ir.Thinking, ir.ToolCall), "encrypted": (ir.Thinking,)}
 
 
-class StreamEncoder:
+class StreamEncoder(EventEncoder):
     """IR events -> Gemini stream chunks (bytes), for one response, in one of the two framings.
 
     The state is explicit so that nothing follows the last chunk or the
@@ -64,23 +65,24 @@ class StreamEncoder:
         self._arguments = []  # a call's argument fragments
         self._malformed = []  # names of calls left out: their arguments are not a JSON object
 
-    def encode(self, event) -> bytes:
-        if self._done:
-            return b""
-        if isinstance(event, ir.Delta):
-            return self._delta(event)
-        if isinstance(event, ir.PartStart):
-            return self._part_start(event)
-        if isinstance(event, ir.PartStop):
-            return self._part_stop(event.index)
-        if isinstance(event, ir.Start):
-            self._id = self._id or response_id(event.id)
-            return b""
-        if isinstance(event, ir.Finish):
-            return self._finish(event)
-        if isinstance(event, ir.StreamError):
-            return self._error(event.status, event.message)
+    def on_start(self, event: ir.Start) -> bytes:
+        self._id = self._id or response_id(event.id)
         return b""
+
+    def on_part_start(self, event: ir.PartStart) -> bytes:
+        return self._part_start(event)
+
+    def on_delta(self, event: ir.Delta) -> bytes:
+        return self._delta(event)
+
+    def on_part_stop(self, event: ir.PartStop) -> bytes:
+        return self._part_stop(event.index)
+
+    def on_finish(self, event: ir.Finish) -> bytes:
+        return self._finish(event)
+
+    def on_error(self, event: ir.StreamError) -> bytes:
+        return self._error(event.status, event.message)
 
     # -- framing ------------------------------------------------------------
 

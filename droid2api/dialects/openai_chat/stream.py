@@ -18,6 +18,7 @@ from ...errors import openai_type
 from ...sse import encode_event
 from ...wire import dumps, loads_or_none
 from .. import shape
+from ..encoding import EventEncoder
 from . import reasoning
 from .response import (STOP_REASONS, completion_id, content_text, decode_usage, encode_usage, finish_reason,
                        tool_call, tool_call_signature)
@@ -25,7 +26,7 @@ from .response import (STOP_REASONS, completion_id, content_text, decode_usage, 
 DONE = b"data: [DONE]\n\n"
 
 
-class StreamEncoder:
+class StreamEncoder(EventEncoder):
     """IR events -> Chat Completions chunks (bytes), for one response."""
 
     def __init__(self, model: str, request: ir.Request):
@@ -39,20 +40,21 @@ class StreamEncoder:
         self._next_detail = 0
         self._done = False
 
-    def encode(self, event) -> bytes:
-        if self._done:
-            return b""
-        if isinstance(event, ir.Delta):
-            return self._delta(event)
-        if isinstance(event, ir.PartStart):
-            return self._part_start(event)
-        if isinstance(event, ir.Start):
-            return self._start(event)
-        if isinstance(event, ir.Finish):
-            return self._finish(event)
-        if isinstance(event, ir.StreamError):
-            return self._error(event)
-        return b""  # PartStop: Chat has no marker for the end of a part
+    # PartStop: Chat has no marker for the end of a part, so the base class sends nothing for it.
+    def on_start(self, event: ir.Start) -> bytes:
+        return self._start(event)
+
+    def on_part_start(self, event: ir.PartStart) -> bytes:
+        return self._part_start(event)
+
+    def on_delta(self, event: ir.Delta) -> bytes:
+        return self._delta(event)
+
+    def on_finish(self, event: ir.Finish) -> bytes:
+        return self._finish(event)
+
+    def on_error(self, event: ir.StreamError) -> bytes:
+        return self._error(event)
 
     def _start(self, event: ir.Start) -> bytes:
         self._head = {"id": completion_id(event.id), "object": "chat.completion.chunk",

@@ -41,6 +41,7 @@ from ... import ir
 from ...errors import GatewayError
 from ...sse import encode_event
 from ...wire import dumps
+from ..encoding import EventEncoder
 from .errors import error_event
 from .front_response import (ENDED_IN_ERROR, ClientView, completion, content_entry, custom_input, failure_code,
                              item_id, joins, message_item, reasoning_item, response_id, response_object,
@@ -62,7 +63,7 @@ class _Item:
         self.late_signature = []  # a call's Gemini signature fragments that came after it started
 
 
-class StreamEncoder:
+class StreamEncoder(EventEncoder):
     """IR events -> Responses stream events (bytes), for one response.
 
     The state is explicit so that no event can come out of order: nothing
@@ -86,22 +87,23 @@ class StreamEncoder:
         self._entry_open = False  # whether its content part / summary part has been added
         self.final_response = None  # the Response the terminal event carried, once the stream completed
 
-    def encode(self, event) -> bytes:
-        if self._done:
-            return b""
-        if isinstance(event, ir.Delta):
-            return self._delta(event)
-        if isinstance(event, ir.PartStart):
-            return self._begin() + self._part_start(event)
-        if isinstance(event, ir.PartStop):
-            return self._part_stop(event.index)
-        if isinstance(event, ir.Start):
-            return self._begin(event)
-        if isinstance(event, ir.Finish):
-            return self._begin() + self._finish(event)
-        if isinstance(event, ir.StreamError):
-            return self._begin() + self._fail(event.status, event.type, event.message)
-        return b""
+    def on_start(self, event: ir.Start) -> bytes:
+        return self._begin(event)
+
+    def on_part_start(self, event: ir.PartStart) -> bytes:
+        return self._begin() + self._part_start(event)
+
+    def on_delta(self, event: ir.Delta) -> bytes:
+        return self._delta(event)
+
+    def on_part_stop(self, event: ir.PartStop) -> bytes:
+        return self._part_stop(event.index)
+
+    def on_finish(self, event: ir.Finish) -> bytes:
+        return self._begin() + self._finish(event)
+
+    def on_error(self, event: ir.StreamError) -> bytes:
+        return self._begin() + self._fail(event.status, event.type, event.message)
 
     def ping(self) -> bytes:
         return b"" if self._done else PING
