@@ -427,6 +427,10 @@ def test_generation_config_tool_choice_and_factory_model():
     ("gemini-3-pro-preview", ir.Reasoning(budget_tokens=2000), {"includeThoughts": True, "thinkingLevel": "LOW"}),
     ("gemini-2.5-pro", ir.Reasoning("high"), {"includeThoughts": True, "thinkingBudget": 24576}),
     ("gemini-2.5-flash", ir.Reasoning("low", budget_tokens=5000), {"includeThoughts": True, "thinkingBudget": 5000}),
+    # 2.5 budgets are capped at the model's maximum; 2.0 never thinks.
+    ("gemini-2.5-pro", ir.Reasoning(budget_tokens=40000), {"includeThoughts": True, "thinkingBudget": 32768}),
+    ("gemini-2.5-flash", ir.Reasoning(budget_tokens=40000), {"includeThoughts": True, "thinkingBudget": 24576}),
+    ("gemini-2.0-flash", ir.Reasoning("high"), None),
     ("gemini-2.5-pro", ir.Reasoning("none"), {"includeThoughts": False, "thinkingBudget": 128}),
     ("gemini-3-pro-preview", None, None),
 ])
