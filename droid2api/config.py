@@ -8,27 +8,25 @@ startup with one line naming the file, the field path and what is wrong.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
 from dataclasses import dataclass, field
 from importlib import resources
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import ValidationError
 
+from .config_schema import (DEFAULT_RETRY_STATUSES, DEFAULT_USER_AGENT, MODEL_TYPES,  # noqa: F401 (re-exported)
+                            ConfigSchema, unknown_keys)
 from .ir import Dialect
-from .reasoning import LEVELS as REASONING_LEVELS
 from .validation import error_paths
 
 log = logging.getLogger(__name__)
 
-MODEL_TYPES = ("anthropic", "openai", "common", "google")
 # The config's words for the dialects (the Node droid2api's), mapped once to the names code uses.
 DIALECT_OF_TYPE = {"anthropic": Dialect.ANTHROPIC, "openai": Dialect.RESPONSES, "common": Dialect.CHAT,
                    "google": Dialect.GEMINI}
 DEFAULT_PROVIDER = {"anthropic": "anthropic", "openai": "openai", "google": "google", "common": "fireworks"}
-DEFAULT_USER_AGENT = "factory-cli/0.84.0"
 
 
 class ConfigError(Exception):
@@ -46,6 +44,13 @@ class UpstreamConfig:
     auth_header: str | None = None
     auth_prefix: str | None = None
     headers: dict = field(default_factory=dict)
+    api_keys: list = field(default_factory=list)  # a key pool, used in turn (see routing/keys.py)
+    api_keys_env: str | None = None  # a variable holding a comma-separated key pool
+    # Per-upstream timeouts; None takes the top-level setting of the same name.
+    connect_timeout: float | None = None
+    first_byte_timeout: float | None = None
+    idle_timeout: float | None = None
+    read_timeout: float | None = None
 
 
 @dataclass
@@ -59,6 +64,8 @@ class ModelConfig:
     upstream: str | None = None  # name of an entry in `upstreams`; else the Factory endpoint of `type`
     upstream_model: str | None = None  # the name the upstream knows the model by
     max_tokens: int | None = None
+    fallbacks: list | None = None  # model ids tried in order when this one fails; None: the top-level list
+    auto: bool = True  # a candidate of model "auto"
 
     @property
     def dialect(self) -> str:
@@ -89,6 +96,16 @@ class Settings:
     data_dir: str = "data"  # the state store's directory (droid2api/store), relative to the working directory
     store_retention_days: float = 30.0  # stored entries without their own ttl expire after this
     store_max_mb: float = 512.0  # the store's size bound; the soonest-expiring entries go first
+    # Routing and resilience (droid2api/routing): what a failed attempt leads to.
+    fallbacks: list = field(default_factory=list)  # for every model without its own
+    retry_statuses: tuple = DEFAULT_RETRY_STATUSES
+    max_attempts: int = 10  # upstream calls per client request, at most
+    first_byte_timeout: float = 120.0  # a streamed answer's first byte; non-streamed answers wait read_timeout
+    idle_timeout: float = 300.0  # a stream silent this long ends with an error event
+    breaker_failures: int = 5  # consecutive failures that open a route's circuit breaker
+    breaker_cooldown: float = 30.0  # seconds the first trip keeps it open; each repeated trip doubles it
+    breaker_max_cooldown: float = 600.0
+    rate_limit_rest: float = 30.0  # how long a key answered 429 without Retry-After rests
 
     def model(self, model_id: str) -> ModelConfig | None:
         return self._models_by_id.get(model_id)
@@ -102,128 +119,6 @@ class Settings:
         if self.host:
             return self.host
         return "0.0.0.0" if self.access_keys else "127.0.0.1"
-
-
-def _str(validator=None, **kwargs):
-    """A non-empty string, plus ``validator`` if given."""
-    validators = [validate.Length(min=1, error="must not be empty")] + ([validator] if validator else [])
-    return fields.String(validate=validators, **kwargs)
-
-
-_HTTP_URL = validate.URL(schemes={"http", "https"}, require_tld=False, error="must be an http(s) URL")
-
-
-class _Strict(Schema):
-    class Meta:
-        unknown = EXCLUDE  # unknown keys are reported as warnings by _unknown_keys
-
-
-class EndpointSchema(_Strict):
-    name = _str(required=True)
-    base_url = _str(_HTTP_URL, required=True)
-
-
-class ProxySchema(_Strict):
-    name = fields.String()
-    url = _str(validate.URL(schemes={"http", "https", "socks5", "socks5h"}, require_tld=False,
-                            error="must be a proxy URL"), required=True)
-
-    @validates_schema
-    def _socks_support(self, data, **kwargs):
-        # Without PySocks, requests fails every call through a SOCKS proxy; say so now, not per request.
-        if data.get("url", "").startswith("socks") and importlib.util.find_spec("socks") is None:
-            raise ValidationError("a SOCKS proxy needs PySocks: pip install 'requests[socks]'", "url")
-
-
-class UpstreamSchema(_Strict):
-    name = _str(required=True)
-    type = fields.String(required=True, validate=validate.OneOf(MODEL_TYPES, error="must be one of {choices}"))
-    base_url = _str(_HTTP_URL, required=True)
-    factory = fields.Boolean(load_default=False)
-    api_key = _str()
-    api_key_env = _str()
-    auth_header = _str()
-    auth_prefix = fields.String()
-    headers = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
-
-    @validates_schema
-    def _one_key_source(self, data, **kwargs):
-        if "api_key" in data and "api_key_env" in data:
-            raise ValidationError("set api_key or api_key_env, not both", "api_key")
-
-    @post_load
-    def _build(self, data, **kwargs):
-        return UpstreamConfig(**data)
-
-
-class ModelSchema(_Strict):
-    id = _str(required=True)
-    name = fields.String()
-    type = fields.String(validate=validate.OneOf(MODEL_TYPES, error="must be one of {choices}"))
-    reasoning = fields.String(load_default="auto",
-                              validate=validate.OneOf(REASONING_LEVELS, error="must be one of {choices}"))
-    provider = _str()
-    fast = fields.Boolean(load_default=False)
-    upstream = _str()
-    upstream_model = _str()
-    max_tokens = fields.Integer(strict=True, validate=validate.Range(min=1, error="must be a positive integer"))
-
-    @validates_schema
-    def _type_or_upstream(self, data, **kwargs):
-        if "type" not in data and "upstream" not in data:
-            raise ValidationError("is required (or name an upstream)", "type")
-
-
-class ConfigSchema(_Strict):
-    port = fields.Integer(strict=True, load_default=3000,
-                          validate=validate.Range(min=1, max=65535, error="must be a port number (1-65535)"))
-    host = _str()
-    workers = fields.Integer(strict=True, load_default=2,
-                             validate=validate.Range(min=1, error="must be a positive integer"))
-    model_redirects = fields.Dict(keys=fields.String(), values=_str(), load_default=dict)
-    endpoint = fields.List(fields.Nested(EndpointSchema), load_default=list)
-    proxies = fields.List(fields.Nested(ProxySchema), load_default=list)
-    models = fields.List(fields.Nested(ModelSchema), load_default=list)
-    upstreams = fields.List(fields.Nested(UpstreamSchema), load_default=list)
-    access_keys = fields.List(_str(), load_default=list)
-    dev_mode = fields.Boolean(load_default=False)
-    user_agent = _str(load_default=DEFAULT_USER_AGENT)
-    system_prompt = fields.String(load_default="")
-    connect_timeout = fields.Float(load_default=10.0, validate=validate.Range(min=0, min_inclusive=False,
-                                                                              error="must be a positive number"))
-    read_timeout = fields.Float(load_default=600.0, validate=validate.Range(min=0, min_inclusive=False,
-                                                                            error="must be a positive number"))
-    auth_file = _str(load_default="auth.json")
-    ping_interval = fields.Float(load_default=10.0, validate=validate.Range(min=0, min_inclusive=False,
-                                                                            error="must be a positive number"))
-    max_body_mb = fields.Float(load_default=32.0, validate=validate.Range(min=0, min_inclusive=False,
-                                                                          error="must be a positive number"))
-    data_dir = _str(load_default="data")
-    store_retention_days = fields.Float(load_default=30.0, validate=validate.Range(
-        min=0, min_inclusive=False, error="must be a positive number"))
-    store_max_mb = fields.Float(load_default=512.0, validate=validate.Range(min=0, min_inclusive=False,
-                                                                           error="must be a positive number"))
-
-    @validates_schema
-    def _references(self, data, **kwargs):
-        upstreams = {}
-        for i, upstream in enumerate(data.get("upstreams", [])):
-            if upstream.name in upstreams:
-                raise ValidationError({"upstreams": {i: {"name": [f"duplicate upstream name {upstream.name!r}"]}}})
-            upstreams[upstream.name] = upstream
-        seen = set()
-        for i, model in enumerate(data.get("models", [])):
-            if model["id"] in seen:
-                raise ValidationError({"models": {i: {"id": [f"duplicate model id {model['id']!r}"]}}})
-            seen.add(model["id"])
-            if "upstream" not in model:
-                continue
-            upstream = upstreams.get(model["upstream"])
-            if upstream is None:
-                raise ValidationError({"models": {i: {"upstream": [f"no upstream named {model['upstream']!r}"]}}})
-            if model.get("type", upstream.type) != upstream.type:
-                raise ValidationError({"models": {i: {"type": [
-                    f"is {model['type']!r} but upstream {upstream.name!r} has type {upstream.type!r}"]}}})
 
 
 def config_path(environ=os.environ) -> str | None:
@@ -265,13 +160,13 @@ def parse_settings(text: str, label: str, environ=os.environ) -> Settings:
     except ValidationError as e:
         problems = "; ".join(f"{path}: {message}" for path, message in error_paths(e.messages))
         raise ConfigError(f"{label}: {problems}") from None
-    for key in _unknown_keys(ConfigSchema(), raw):
+    for key in unknown_keys(ConfigSchema(), raw):
         log.warning("%s: unknown key %s (ignored)", label, key)
     return _settings(data, label, environ)
 
 
 def _settings(data: dict, label: str, environ) -> Settings:
-    upstreams = {u.name: u for u in data["upstreams"]}
+    upstreams = {u["name"]: UpstreamConfig(**u) for u in data["upstreams"]}
     models = []
     for entry in data["models"]:
         model_type = entry.get("type") or upstreams[entry["upstream"]].type
@@ -309,6 +204,15 @@ def _settings(data: dict, label: str, environ) -> Settings:
         data_dir=environ.get("DROID2API_DATA_DIR") or data["data_dir"],
         store_retention_days=data["store_retention_days"],
         store_max_mb=data["store_max_mb"],
+        fallbacks=data["fallbacks"],
+        retry_statuses=tuple(data["retry_statuses"]),
+        max_attempts=data["max_attempts"],
+        first_byte_timeout=data["first_byte_timeout"],
+        idle_timeout=data["idle_timeout"],
+        breaker_failures=data["breaker_failures"],
+        breaker_cooldown=data["breaker_cooldown"],
+        breaker_max_cooldown=data["breaker_max_cooldown"],
+        rate_limit_rest=data["rate_limit_rest"],
     )
 
 
@@ -324,19 +228,3 @@ def _env_int(environ, name: str, default: int, maximum: int | None, what: str) -
     if value < 1 or (maximum is not None and value > maximum):
         raise ConfigError(f"{name}: must be {what}, not {text!r}")
     return value
-
-
-def _unknown_keys(schema: Schema, data, path=""):
-    if not isinstance(data, dict):
-        return
-    known = {f.data_key or name: f for name, f in schema.fields.items()}
-    for key, value in data.items():
-        sub = f"{path}.{key}" if path else key
-        f = known.get(key)
-        if f is None:
-            yield sub
-        elif isinstance(f, fields.Nested):
-            yield from _unknown_keys(f.schema, value, sub)
-        elif isinstance(f, fields.List) and isinstance(f.inner, fields.Nested) and isinstance(value, list):
-            for i, item in enumerate(value):
-                yield from _unknown_keys(f.inner.schema, item, f"{sub}[{i}]")

@@ -7,8 +7,11 @@ written back atomically (temp file + rename, mode 0600) and gunicorn workers
 take turns under a file lock: one refreshes, the others re-read the file.
 
 Other upstreams use the key their config names (inline or from an
-environment variable), else the client's own. Secrets never reach a log line;
-``fingerprint`` gives the short, safe stand-in.
+environment variable), else the client's own. A configured source may hold
+several keys (``api_keys``, ``api_keys_env``, a comma-separated
+``FACTORY_API_KEY``): ``Credentials.keys`` lists them as ``Key`` objects for
+the router, which picks one per attempt (routing/keys.py). Secrets never
+reach a log line; ``fingerprint`` gives the short, safe stand-in.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from filelock import FileLock, Timeout
@@ -58,18 +62,36 @@ def jwt_claims(token: str) -> dict:
     return claims if isinstance(claims, dict) else {}
 
 
-class StaticKey:
-    """A fixed key, such as FACTORY_API_KEY."""
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One credential an attempt may send. ``secret`` None: the refreshing Factory token, read when sending.
 
-    def __init__(self, key: str, source: str):
-        self.key = key
+    ``pooled`` keys are the server's own: the router may park or rest them. A
+    client's own key never is; its failures go back to that client.
+    """
+
+    secret: str | None
+    fingerprint: str
+    pooled: bool
+
+
+def split_keys(text: str) -> list:
+    """The keys of a comma-separated list, blanks dropped."""
+    return [key.strip() for key in text.split(",") if key.strip()]
+
+
+class StaticKey:
+    """Fixed keys, such as FACTORY_API_KEY (comma-separated for a pool)."""
+
+    def __init__(self, keys, source: str):
+        self.keys = [keys] if isinstance(keys, str) else list(keys)
         self.source = source
 
     def token(self) -> str:
-        return self.key
+        return self.keys[0]
 
     def state(self) -> dict:
-        return {"source": self.source, "ready": True, "fingerprint": fingerprint(self.key)}
+        return {"source": self.source, "ready": True, "fingerprints": [fingerprint(k) for k in self.keys]}
 
 
 class RefreshingToken:
@@ -254,8 +276,8 @@ def _timestamp(value) -> float:
 
 def factory_credential(environ, auth_file: str, post_form):
     """The server's own Factory credential in droid2api's order, or None (clients bring their own)."""
-    if environ.get("FACTORY_API_KEY", "").strip():
-        return StaticKey(environ["FACTORY_API_KEY"].strip(), "FACTORY_API_KEY")
+    if split_keys(environ.get("FACTORY_API_KEY", "")):
+        return StaticKey(split_keys(environ["FACTORY_API_KEY"]), "FACTORY_API_KEY")
     if environ.get("DROID_REFRESH_KEY", "").strip():
         return RefreshingToken(auth_file, post_form, seed=environ["DROID_REFRESH_KEY"].strip(),
                                source="DROID_REFRESH_KEY")
@@ -273,27 +295,43 @@ class Credentials:
         self.factory = factory
         self._environ = environ
 
-    def factory_token(self, client_key: str | None) -> str:
-        if self.factory is not None:
-            return self.factory.token()
+    def keys(self, route, client_key: str | None) -> list:
+        """The keys ``route`` may be called with, in the pool's order: the server's own, else the client's."""
+        configured = self._configured_keys(route.config) if route.config is not None else []
+        if configured:  # an upstream's own keys; a Factory-style upstream may have its own too
+            return [Key(k, fingerprint(k), True) for k in configured]
+        if route.factory:
+            if isinstance(self.factory, StaticKey):
+                return [Key(k, fingerprint(k), True) for k in self.factory.keys]
+            if self.factory is not None:
+                return [Key(None, self.factory.source, False)]
+            if client_key:
+                return [Key(client_key, fingerprint(client_key), False)]
+            raise GatewayError(401, NO_CREDENTIAL)
+        upstream = route.config
         if client_key:
-            return client_key
-        raise GatewayError(401, NO_CREDENTIAL)
+            return [Key(client_key, fingerprint(client_key), False)]
+        raise GatewayError(401, f"upstream {upstream.name!r} has no key: set api_key, api_keys, api_key_env or "
+                                f"api_keys_env in its config, or send your own key as Authorization: Bearer")
 
-    def upstream_key(self, upstream, client_key: str | None) -> str:
-        """The key for a non-Factory upstream: configured inline, from its env var, or the client's."""
+    def _configured_keys(self, upstream) -> list:
         if upstream.api_key:
-            return upstream.api_key
-        if upstream.api_key_env:
-            key = self._environ.get(upstream.api_key_env, "").strip()
-            if key:
-                return key
-            raise GatewayError(401, f"upstream {upstream.name!r} takes its key from ${upstream.api_key_env}, "
+            return [upstream.api_key]
+        if upstream.api_keys:
+            return list(upstream.api_keys)
+        variable = upstream.api_key_env or upstream.api_keys_env
+        if variable is None:
+            return []
+        text = self._environ.get(variable, "")
+        keys = split_keys(text) if upstream.api_keys_env else [text.strip()] if text.strip() else []
+        if not keys:
+            raise GatewayError(401, f"upstream {upstream.name!r} takes its key from ${variable}, "
                                     f"which is not set on the server")
-        if client_key:
-            return client_key
-        raise GatewayError(401, f"upstream {upstream.name!r} has no key: set api_key or api_key_env in its "
-                                f"config, or send your own key as Authorization: Bearer")
+        return keys
+
+    def secret(self, key: Key) -> str:
+        """What goes in the Authorization of an attempt made with ``key``."""
+        return key.secret if key.secret is not None else self.factory.token()
 
     def state(self) -> dict:
         if self.factory is None:

@@ -25,10 +25,13 @@ from .policy import Policy, Route
 from .relay import (SSE_TYPE, converted_stream, decode_stream, passthrough_stream, relayed_headers,
                     stream_response, with_heartbeats)
 from .reasoning_memory import ReasoningMemory
+from .routing import Router
+from .routing.affinity import conversation_key
+from .routing.walk import walk
 from .store import open_store
 from .stored_responses import StoredResponses, as_items
 from .tokens import estimate_input_tokens
-from .upstream import UpstreamClient, UpstreamResponse
+from .upstream import UpstreamClient, UpstreamFailed, UpstreamResponse
 from .wire import dump_bytes, dumps, loads_or_none, parse_object
 
 log = logging.getLogger(__name__)
@@ -38,34 +41,83 @@ class Gateway:
     def __init__(self, settings, environ=os.environ):
         self.settings = settings
         self.policy = Policy(settings)
-        self.client = UpstreamClient(settings.proxies, settings.connect_timeout, settings.read_timeout)
+        self.client = UpstreamClient(settings.proxies)
         factory = factory_credential(environ, settings.auth_file, self.client.post_form)
         self.credentials = Credentials(factory, environ)
         self.guard = AccessGuard(settings.access_keys)
         store = open_store(settings)
         self.responses = StoredResponses(store)
         self.reasoning = ReasoningMemory(store)
+        self.router = Router(settings, self.policy, self.credentials, store, environ)
+
+    # -- routing: the candidates of a request, tried in turn ------------------
+
+    def serve(self, front, requested, body: dict, incoming: Incoming, *, note=None, compact: bool = False,
+              **options) -> Response:
+        """Answer a client of the ``front`` dialect from the first route that can (routing/walk.py).
+
+        ``options`` go to ``handle`` (count_tokens, and what a Gemini URL says);
+        ``note(route)`` is told each route tried, for the access log.
+        """
+        conversation = conversation_key(incoming.headers, body)
+        recalled = self.router.affinity.recall(conversation)
+        candidates = self.router.candidates(requested, recalled.get("model"))
+
+        def attempt(route: Route) -> Response:
+            if note is not None:
+                note(route)
+            if compact:
+                return self.compact(front, route, body, incoming)
+            return self.handle(front, route, body, incoming, **options)
+
+        return walk(self.router, candidates, conversation=conversation, recalled=recalled,
+                    client_key=incoming.client_key, attempt=attempt, dialect=front.NAME,
+                    render_failure=lambda failure: _failure_response(front, failure))
 
     # -- upstream calls -----------------------------------------------------
 
     def upstream_headers(self, route: Route, incoming: Incoming, stream: bool) -> dict:
+        key = route.key if route.key is not None else self.credentials.keys(route, incoming.client_key)[0]
+        secret = self.credentials.secret(key)
         if route.factory:
-            token = self.credentials.factory_token(incoming.client_key)
-            return factory_headers(route, token, incoming.headers, self.settings.user_agent, stream)
-        key = self.credentials.upstream_key(route.config, incoming.client_key)
-        return standard_headers(route, key, incoming.headers, stream)
+            return factory_headers(route, secret, incoming.headers, self.settings.user_agent, stream)
+        return standard_headers(route, secret, incoming.headers, stream)
 
     def send(self, route: Route, url: str, body: dict, incoming: Incoming, stream: bool, *,
              forward_query: bool = False) -> UpstreamResponse:
-        """POST ``body`` upstream. The client's query string is forwarded only when asked for (passthrough):
-        it is written in the client's dialect, which a converted upstream may read differently."""
+        """POST ``body`` upstream and wait for the answer to begin; UpstreamFailed if it does not.
+
+        An error status is read whole and raised, as is a call that gets no
+        answer; a streamed answer is held until its first bytes arrive. So
+        every failure the router may still route around happens here, before
+        the client has been answered. The client's query string is forwarded
+        only when asked for (passthrough): it is written in the client's
+        dialect, which a converted upstream may read differently.
+        """
         if forward_query and incoming.query and not route.factory:
             url += ("&" if "?" in url else "?") + incoming.query
         headers = self.upstream_headers(route, incoming, stream)
         payload = dump_bytes(body)
         dev_dump(f"-> {route.upstream} POST {url}", headers, payload, secret_headers=credential_headers(route))
-        upstream = self.client.post(route.upstream, url, headers, payload)
+        try:
+            upstream = self.client.post(route.upstream, url, headers, payload, route.timeouts.call(stream))
+        except GatewayError as e:
+            raise UpstreamFailed(e.status, e.message, upstream=route.upstream) from None
         dev_dump(f"<- {route.upstream} {upstream.status}", upstream.headers)
+        if upstream.status >= 400:
+            raw = upstream.read()
+            dev_dump(f"<- {route.upstream} error body", None, raw)
+            error = BY_NAME[route.dialect].parse_error(upstream.status, raw, upstream.headers, route.upstream)
+            raise UpstreamFailed(upstream.status, error.message, upstream=route.upstream, raw=raw,
+                                 headers=upstream.headers, dialect=route.dialect)
+        if route.report is not None:
+            upstream.on_close = route.report.closed
+        if stream:
+            try:
+                upstream.prime(route.timeouts.idle)
+            except GatewayError:
+                upstream.close()
+                raise
         return upstream
 
     # -- the one decision: relay or convert ---------------------------------
@@ -112,8 +164,6 @@ class Gateway:
             body = front.apply_policies(body, route, self.policy.system_prompt)
             upstream = self.send(route, route.compact_url(), body, incoming, False)
             raw = upstream.read()
-            if upstream.status >= 400 and not front.is_error_body(loads_or_none(raw)):
-                raise front.parse_error(upstream.status, raw, upstream.headers, route.upstream)
             return Response(raw, status=upstream.status, headers=relayed_headers(upstream.headers),
                             content_type=upstream.content_type or "application/json")
         input_items = as_items(body.get("input"))
@@ -140,15 +190,11 @@ class Gateway:
         # The URL a passthrough builds already says how to stream; the client's own alt= must not repeat it.
         upstream = self.send(route, url, body, incoming, stream, forward_query=route.dialect != ir.Dialect.GEMINI)
         headers = relayed_headers(upstream.headers)
-        if upstream.is_event_stream and upstream.status < 400:
+        if upstream.is_event_stream:
             chunks = passthrough_stream(upstream, dialect, self.settings.dev_mode)
             return stream_response(chunks, headers, upstream.status, upstream.content_type)
         raw = upstream.read()
         dev_dump(f"<- {route.upstream} body", None, raw)
-        if upstream.status >= 400 and not dialect.is_error_body(loads_or_none(raw)):
-            # Not the dialect's own error shape (an HTML page from a proxy, Factory's {"detail": ...}):
-            # the client gets the same status and message in the shape its SDK reads.
-            raise dialect.parse_error(upstream.status, raw, upstream.headers, route.upstream)
         return Response(raw, status=upstream.status, headers=headers,
                         content_type=upstream.content_type or "application/json")
 
@@ -165,8 +211,6 @@ class Gateway:
             body = dialect.encode_request(request, [], route)
             upstream = self.send(route, url, dialect.count_tokens_body(body, route), incoming, False)
             raw = upstream.read()
-            if upstream.status >= 400:
-                raise dialect.parse_error(upstream.status, raw, upstream.headers, route.upstream)
             count = dialect.decode_token_count(parse_object(raw, "upstream token count"), route.upstream)
         return Response(dumps(front.encode_token_count(count)), status=200, content_type="application/json")
 
@@ -180,10 +224,6 @@ class Gateway:
         for loss in losses:
             log.debug("conversion to %s loses %s: %s", route.dialect, loss.field, loss.reason)
         upstream = self.send(route, route.generate_url(request.stream), body, incoming, request.stream)
-        if upstream.status >= 400:
-            raw = upstream.read()
-            dev_dump(f"<- {route.upstream} error body", None, raw)
-            raise dialect.parse_error(upstream.status, raw, upstream.headers, route.upstream)
         if upstream.is_event_stream:
             events = decode_stream(upstream, dialect.StreamDecoder())
         else:
@@ -221,6 +261,17 @@ class Gateway:
         if on_complete is not None:
             on_complete(answer)
         return Response(dumps(answer), status=200, headers=headers, content_type="application/json")
+
+
+def _failure_response(front, failure: UpstreamFailed) -> Response:
+    """The client's answer to an upstream's error status: relayed as written if it is in the client's own
+    dialect and shape, else (an HTML page from a proxy, Factory's {"detail": ...}, another dialect) raised
+    with the same status and message, to be rendered in the shape the client's SDK reads."""
+    if failure.dialect == front.NAME and front.is_error_body(loads_or_none(failure.raw)):
+        return Response(failure.raw, status=failure.status, headers=relayed_headers(failure.upstream_headers),
+                        content_type=failure.upstream_headers.get("content-type") or "application/json")
+    raise BY_NAME[failure.dialect].parse_error(failure.status, failure.raw, failure.upstream_headers,
+                                               failure.upstream)
 
 
 def _decode_response(dialect, raw: bytes, upstream: str) -> ir.Response:

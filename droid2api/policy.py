@@ -10,7 +10,7 @@ decides *what*.
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import ir
 from .ir import Dialect
@@ -26,9 +26,23 @@ GENERATE_PATHS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """How long an upstream call may take, in seconds, at each stage (see README, "Timeouts")."""
+
+    connect: float
+    first_byte: float  # a streamed answer's headers and first bytes
+    idle: float  # between two reads of a streamed answer
+    read: float  # a non-streamed answer, between two reads
+
+    def call(self, stream: bool) -> tuple:
+        """The (connect, read) pair an upstream call starts with."""
+        return (self.connect, self.first_byte if stream else self.read)
+
+
 @dataclass(slots=True)
 class Route:
-    """Where one request goes: the model's config and its upstream, resolved."""
+    """Where one request goes: the model's config and its upstream, resolved; ``key`` is set per attempt."""
 
     requested: str  # the model name the client sent
     model: ModelConfig  # after redirects
@@ -36,6 +50,17 @@ class Route:
     url: str
     factory: bool
     config: UpstreamConfig | None = None
+    timeouts: Timeouts | None = None
+    key: object = None  # the credentials.Key this attempt sends
+    report: object = None  # told how the attempt's upstream response ended (routing/walk.py)
+
+    @property
+    def id(self) -> str:
+        """What a circuit breaker and the statistics are kept per: upstream and model."""
+        return f"{self.upstream}/{self.upstream_model}"
+
+    def with_key(self, key) -> "Route":
+        return replace(self, key=key)
 
     @property
     def dialect(self) -> str:
@@ -88,14 +113,28 @@ class Policy:
         if model is None:
             raise GatewayError(404, f"model {requested!r} is not configured; GET /v1/models lists the models",
                                param="model", code="model_not_found")
+        return self.route_to(model, requested)
+
+    def route_to(self, model: ModelConfig, requested: str) -> Route:
+        """The route to a configured ``model`` for a client that asked for ``requested``."""
+        settings = self.settings
         if model.upstream:
-            upstream = self.settings.upstreams[model.upstream]
-            return Route(requested, model, upstream.name, upstream.base_url, upstream.factory, upstream)
-        url = self.settings.endpoints.get(model.type)
+            upstream = settings.upstreams[model.upstream]
+            return Route(requested, model, upstream.name, upstream.base_url, upstream.factory, upstream,
+                         self.timeouts(upstream))
+        url = settings.endpoints.get(model.type)
         if url is None:
             raise GatewayError(503, f"model {model.id!r} has type {model.type!r} but config.json has no "
                                     f"endpoint named {model.type!r}")
-        return Route(requested, model, f"factory-{model.type}", url, True)
+        return Route(requested, model, f"factory-{model.type}", url, True, None, self.timeouts(None))
+
+    def timeouts(self, upstream: UpstreamConfig | None) -> Timeouts:
+        """An upstream's own timeouts, each falling back to the top-level setting of the same name."""
+        def pick(name):
+            own = getattr(upstream, name) if upstream is not None else None
+            return own if own is not None else getattr(self.settings, name)
+        return Timeouts(pick("connect_timeout"), pick("first_byte_timeout"), pick("idle_timeout"),
+                        pick("read_timeout"))
 
     def redirect(self, requested: str) -> str:
         """The configured model a name means: an exact ``model_redirects`` key first, then a configured model

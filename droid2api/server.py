@@ -41,4 +41,17 @@ def gunicorn_settings(environ=os.environ) -> dict:
         # gunicorn >= 25.1 opens a management socket at one fixed path in $HOME by default; droid2api
         # does not use it, and a second instance on the host would unlink the first one's.
         "control_socket_disable": True,
+        "on_starting": new_generation,
+        "on_reload": new_generation,
     }
+
+
+def new_generation(server=None):
+    """Start a new configuration generation (gunicorn's start and reload hooks, in the master).
+
+    The workers forked after it inherit the variable: keys parked by the old
+    generation are tried again (routing/keys.py), as a reload promises.
+    """
+    import uuid
+
+    os.environ["DROID2API_GENERATION"] = uuid.uuid4().hex[:12]

@@ -30,16 +30,48 @@ class UpstreamBroken(GatewayError):
     """The upstream failed after its response began: the stream must end with an error event."""
 
 
-class UpstreamResponse:
-    """An upstream answer whose body has not been read yet."""
+class UpstreamFailed(GatewayError):
+    """An attempt that got no usable answer, before anything went to the client.
 
-    __slots__ = ("_response", "name", "status", "headers")
+    Either an error status (``raw`` holds the upstream's body, ``headers`` its
+    headers, ``dialect`` the dialect it is written in) or no answer at all
+    (``raw`` None: refused, timed out, broken off before the first byte). The
+    router decides whether another route or key may still answer.
+    """
+
+    def __init__(self, status: int, message: str, *, upstream: str, raw: bytes | None = None, headers=None,
+                 dialect: str | None = None):
+        super().__init__(status, message)
+        self.upstream = upstream
+        self.raw = raw
+        self.upstream_headers = headers
+        self.dialect = dialect
+
+    @property
+    def answered(self) -> bool:
+        """Whether the upstream answered (with an error status), rather than not at all."""
+        return self.raw is not None
+
+
+class UpstreamResponse:
+    """An upstream answer whose body has not been read yet.
+
+    ``on_close`` (set by whoever cares) is called once, with whether the body
+    broke off, when the response is closed: the router learns of a stream that
+    failed after the client was already answered.
+    """
+
+    __slots__ = ("_response", "name", "status", "headers", "_first", "_idle", "broken", "on_close")
 
     def __init__(self, response: requests.Response, name: str):
         self._response = response
         self.name = name
         self.status = response.status_code
         self.headers = response.headers
+        self._first = None
+        self._idle = None
+        self.broken = False
+        self.on_close = None
 
     @property
     def content_type(self) -> str:
@@ -49,12 +81,32 @@ class UpstreamResponse:
     def is_event_stream(self) -> bool:
         return self.content_type.startswith("text/event-stream")
 
+    def prime(self, idle_timeout: float):
+        """Wait for the body's first bytes (under the timeout the call was made with: the first-byte one),
+        then allow ``idle_timeout`` seconds between reads. A failure here is still before the client has
+        been answered, so the router may try elsewhere."""
+        raw = self._response.raw
+        try:
+            self._first = raw.read1(READ_SIZE, decode_content=True)
+        except Exception as e:
+            self.broken = True
+            raise _broken(self.name, e, "before its first byte") from None
+        sock = getattr(raw.connection, "sock", None) if raw.connection is not None else None
+        if sock is not None:
+            sock.settimeout(idle_timeout)
+            self._idle = idle_timeout
+
     def iter_bytes(self):
         """Yield the body as it arrives, in whatever pieces the network delivers.
 
         ``read1`` returns as soon as any bytes are available, chunked or not, so
         an event is relayed the moment it lands rather than when a buffer fills.
         """
+        if self._first is not None:
+            first, self._first = self._first, None
+            if not first:
+                return
+            yield first
         raw = self._response.raw
         try:
             while True:
@@ -63,7 +115,9 @@ class UpstreamResponse:
                     return
                 yield chunk
         except Exception as e:  # urllib3 read errors come in many classes; all mean the same here
-            raise _broken(self.name, e) from None
+            self.broken = True
+            idle = f"sent nothing for {self._idle:g}s (idle_timeout)" if self._idle else None
+            raise _broken(self.name, e, idle=idle) from None
 
     def read(self) -> bytes:
         """The whole body; the response is closed afterwards, whatever happens."""
@@ -74,27 +128,35 @@ class UpstreamResponse:
 
     def close(self):
         self._response.close()
+        on_close, self.on_close = self.on_close, None
+        if on_close is not None:
+            on_close(self.broken)
 
 
-def _broken(name: str, error: Exception) -> UpstreamBroken:
+def _broken(name: str, error: Exception, when: str = "", idle: str | None = None) -> UpstreamBroken:
     text = str(error).lower()
     if "timed out" in text or "timeout" in text:
-        return UpstreamBroken(504, f"upstream {name} stopped sending: read timed out")
-    return UpstreamBroken(502, f"upstream {name} broke off its response: {type(error).__name__}")
+        return UpstreamBroken(504, f"upstream {name} {idle or 'stopped sending'}: read timed out" +
+                              (f" {when}" if when else ""))
+    return UpstreamBroken(502, f"upstream {name} broke off its response" + (f" {when}" if when else "") +
+                          f": {type(error).__name__}")
 
 
 class UpstreamClient:
     """One pooled requests.Session per upstream and proxy, proxies taken in turn."""
 
-    def __init__(self, proxies: list, connect_timeout: float, read_timeout: float):
+    def __init__(self, proxies: list):
         self._proxies = itertools.cycle(proxies) if proxies else None
         self._proxy_lock = threading.Lock()
         self._sessions = {}
         self._sessions_lock = threading.Lock()
-        self.timeout = (connect_timeout, read_timeout)
 
-    def post(self, name: str, url: str, headers: dict, body: bytes) -> UpstreamResponse:
-        """POST ``body`` to ``url``; the response is returned unread (stream=True)."""
+    def post(self, name: str, url: str, headers: dict, body: bytes, timeout: tuple) -> UpstreamResponse:
+        """POST ``body`` to ``url``; the response is returned unread (stream=True).
+
+        ``timeout`` is (connect, read): the read part bounds the wait for the
+        answer's first byte and, until ``prime`` changes it, every read after.
+        """
         proxy = self._next_proxy()
         session = self._session(name, proxy)
         request = _prepared(url, headers, body)
@@ -102,11 +164,13 @@ class UpstreamClient:
             # Straight to the session's transport adapter: Session.request would merge environment
             # settings, cookies and hooks on every call (a third of the gateway's own latency), and
             # a cookie jar shared by all clients of one upstream is not wanted anyway.
-            response = session.get_adapter(url).send(request, stream=True, timeout=self.timeout,
+            response = session.get_adapter(url).send(request, stream=True, timeout=timeout,
                                                      proxies=session.proxies)
+        except requests.ConnectTimeout:
+            raise GatewayError(504, f"upstream {name} ({_host(url)}) did not accept a connection within "
+                                    f"{timeout[0]:g}s (connect_timeout)") from None
         except requests.Timeout:
-            raise GatewayError(504, f"upstream {name} ({_host(url)}) did not answer within "
-                                    f"{self.timeout[0]:g}s connect / {self.timeout[1]:g}s read") from None
+            raise GatewayError(504, f"upstream {name} ({_host(url)}) did not answer within {timeout[1]:g}s") from None
         except requests.RequestException as e:
             via = f" via proxy {_host(proxy)}" if proxy else ""
             raise GatewayError(502, f"cannot reach upstream {name} ({_host(url)}){via}: "

@@ -170,7 +170,7 @@ def test_access_keys_come_from_config_and_env():
     ({"read_timeout": 0}, "config.json: read_timeout: must be a positive number"),
     ({"upstreams": [{"name": "u", "type": "openai", "base_url": "https://x", "api_key": "k",
                      "api_key_env": "K"}]},
-     "config.json: upstreams[0].api_key: set api_key or api_key_env, not both"),
+     "config.json: upstreams[0].api_key_env: set one of api_key, api_key_env, api_keys, api_keys_env, not api_key and api_key_env"),
     ({"upstreams": [{"name": "u", "type": "openai", "base_url": "https://x", "headers": {"x-a": 1}}]},
      "config.json: upstreams[0].headers.x-a: not a valid string"),
     ({"upstreams": [{"name": "u", "type": "openai", "base_url": "https://x"},

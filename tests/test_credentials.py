@@ -11,6 +11,7 @@ import multiprocessing
 import stat
 import time
 from datetime import datetime, timezone
+from types import SimpleNamespace
 from urllib.parse import parse_qs
 
 import pytest
@@ -19,7 +20,7 @@ import responses
 
 from droid2api import credentials
 from droid2api.config import UpstreamConfig
-from droid2api.credentials import WORKOS_URL, Credentials, RefreshingToken, factory_credential
+from droid2api.credentials import WORKOS_URL, Credentials, RefreshingToken, factory_credential, fingerprint
 from droid2api.errors import GatewayError
 from droid2api.upstream import REFRESH_TIMEOUT, UpstreamClient
 
@@ -74,7 +75,7 @@ def workos_calls() -> list:
 
 
 def client() -> UpstreamClient:
-    return UpstreamClient([], 5, 30)
+    return UpstreamClient([])
 
 
 # -- where the credential comes from ------------------------------------------------------------
@@ -144,17 +145,35 @@ def test_no_credential_at_all_is_401_saying_what_to_configure(tmp_path):
     assert len(responses.calls) == 0
 
 
+def _upstream_route(**config):
+    """A route to a non-Factory upstream configured with ``config``; only what Credentials.keys reads."""
+    return SimpleNamespace(factory=False, config=UpstreamConfig("u", "openai", "https://x", **config))
+
+
+def _secrets(creds, route, client_key):
+    return [(key.secret, key.pooled) for key in creds.keys(route, client_key)]
+
+
 def test_non_factory_upstream_key_inline_from_env_or_the_clients():
-    creds = Credentials(None, {"MY_KEY": " sk-env "})
-    assert creds.upstream_key(UpstreamConfig("u", "openai", "https://x", api_key_env="MY_KEY"), "client") == "sk-env"
-    assert creds.upstream_key(UpstreamConfig("u", "openai", "https://x", api_key="sk-inline"), "client") == "sk-inline"
-    assert creds.upstream_key(UpstreamConfig("u", "openai", "https://x"), "client") == "client"
+    creds = Credentials(None, {"MY_KEY": " sk-env ", "POOL": "sk-a, sk-b,,"})
+    assert _secrets(creds, _upstream_route(api_key_env="MY_KEY"), "client") == [("sk-env", True)]
+    assert _secrets(creds, _upstream_route(api_key="sk-inline"), "client") == [("sk-inline", True)]
+    assert _secrets(creds, _upstream_route(), "client") == [("client", False)]  # a client's key is never pooled
+    assert _secrets(creds, _upstream_route(api_keys=["k1", "k2"]), None) == [("k1", True), ("k2", True)]
+    assert _secrets(creds, _upstream_route(api_keys_env="POOL"), None) == [("sk-a", True), ("sk-b", True)]
     with pytest.raises(GatewayError) as unset:
-        creds.upstream_key(UpstreamConfig("u", "openai", "https://x", api_key_env="OTHER"), "client")
+        creds.keys(_upstream_route(api_key_env="OTHER"), "client")
     assert (unset.value.status, "$OTHER" in unset.value.message) == (401, True)
     with pytest.raises(GatewayError) as none:
-        creds.upstream_key(UpstreamConfig("u", "openai", "https://x"), None)
-    assert none.value.status == 401 and "api_key or api_key_env" in none.value.message
+        creds.keys(_upstream_route(), None)
+    assert none.value.status == 401 and "api_key, api_keys, api_key_env or api_keys_env" in none.value.message
+
+
+def test_factory_api_key_may_be_a_comma_separated_pool():
+    factory = factory_credential({"FACTORY_API_KEY": " fk-1 , fk-2 "}, "auth.json", None)
+    keys = Credentials(factory, {}).keys(SimpleNamespace(factory=True, config=None), "client")
+    assert [(k.secret, k.pooled) for k in keys] == [("fk-1", True), ("fk-2", True)]
+    assert keys[0].fingerprint == fingerprint("fk-1") and "fk-1" not in keys[0].fingerprint
 
 
 # -- the WorkOS refresh -------------------------------------------------------------------------
@@ -390,7 +409,7 @@ def test_expired_token_with_failing_refresh_is_401_in_the_clients_dialect(tmp_pa
 @responses.activate
 def test_refresh_goes_through_the_configured_proxies():
     responses.post(WORKOS_URL, json={"access_token": "a", "refresh_token": "r"})
-    proxied = UpstreamClient(["http://user:pass@proxy-a:8080", "http://proxy-b:3128"], 5, 30)
+    proxied = UpstreamClient(["http://user:pass@proxy-a:8080", "http://proxy-b:3128"])
     proxied.post_form(WORKOS_URL, {"refresh_token": "x"})
     proxied.post_form(WORKOS_URL, {"refresh_token": "x"})
     sent = [c.request.req_kwargs["proxies"] for c in responses.calls]
@@ -403,7 +422,7 @@ def test_refresh_goes_through_the_configured_proxies():
 def test_refresh_has_its_own_short_timeouts_not_the_stream_read_timeout():
     # A refresh runs on a client's request path: it must not wait the 600 s meant for model streams.
     responses.post(WORKOS_URL, json={"access_token": "a", "refresh_token": "r"})
-    UpstreamClient([], 10, 600).post_form(WORKOS_URL, {"refresh_token": "x"})
+    UpstreamClient([]).post_form(WORKOS_URL, {"refresh_token": "x"})
     connect, read = responses.calls[0].request.req_kwargs["timeout"]
     assert (connect, read) == REFRESH_TIMEOUT
     assert connect <= 10 and read <= 30

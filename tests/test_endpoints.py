@@ -181,7 +181,7 @@ def test_unexpected_failure_is_500_in_the_dialect_without_details(http, monkeypa
 @pytest.mark.parametrize("failure, status, fragment", [
     (requests.ConnectionError("Connection refused"), 502, "cannot reach upstream"),
     (requests.exceptions.ProxyError("Cannot connect to proxy"), 502, "cannot reach upstream"),
-    (requests.ConnectTimeout("timed out"), 504, "did not answer within 10s connect / 600s read"),
+    (requests.ConnectTimeout("timed out"), 504, "did not accept a connection within 10s (connect_timeout)"),
     (requests.ReadTimeout("timed out"), 504, "did not answer within"),
 ])
 @responses.activate

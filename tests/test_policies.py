@@ -422,7 +422,7 @@ def loopback():
 
 def relay(client, name: str, url: str):
     """One upstream call read the way the gateway reads one: stream the body, then close."""
-    upstream = client.post(name, url, {"content-type": "application/json"}, b"{}")
+    upstream = client.post(name, url, {"content-type": "application/json"}, b"{}", (5, 30))
     try:
         assert upstream.read() == b'{"ok":true}'
     finally:
@@ -431,7 +431,7 @@ def relay(client, name: str, url: str):
 
 def test_one_pooled_session_per_upstream_keeps_its_connection(loopback):
     address, seen = loopback()
-    client = UpstreamClient([], 5, 30)
+    client = UpstreamClient([])
     for _ in range(3):
         relay(client, "llm", f"http://{address}/v1/chat/completions")
     relay(client, "other", f"http://{address}/v1/chat/completions")
@@ -443,7 +443,7 @@ def test_one_pooled_session_per_upstream_keeps_its_connection(loopback):
 def test_proxies_in_turn_with_credentials_and_a_pool_each(loopback):
     proxy_a, seen_a = loopback()
     proxy_b, seen_b = loopback()
-    client = UpstreamClient([f"http://user:p%40ss@{proxy_a}", f"http://{proxy_b}"], 5, 30)
+    client = UpstreamClient([f"http://user:p%40ss@{proxy_a}", f"http://{proxy_b}"])
     for _ in range(4):
         relay(client, "llm", "http://upstream.example/v1/chat/completions")
     assert [e["line"] for e in seen_a] == ["POST http://upstream.example/v1/chat/completions HTTP/1.1"] * 2

@@ -41,7 +41,5 @@ def serve(front, *, count_tokens: bool = False, model: str | None = None, **url_
     ``url_params`` are what else the URL says (Gemini: whether to stream, and how).
     """
     body = read_body()
-    gw = gateway()
-    route = gw.policy.route(body.get("model") if model is None else model)
-    note_route(route)
-    return gw.handle(front, route, body, incoming(), count_tokens=count_tokens, **url_params)
+    return gateway().serve(front, body.get("model") if model is None else model, body, incoming(),
+                           note=note_route, count_tokens=count_tokens, **url_params)

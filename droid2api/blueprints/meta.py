@@ -1,4 +1,4 @@
-"""GET /, /v1/models, /health and /health/ready: what the gateway is and whether it can serve.
+"""GET /, /v1/models, /health, /health/ready and /v1/gateway/routes: what the gateway is and whether it can serve.
 
 The model list is in Anthropic's shape for Anthropic clients (the request
 carries ``anthropic-version``, as every Anthropic SDK sends, or comes under
@@ -12,6 +12,7 @@ from flask import Blueprint, jsonify, request
 from .. import __version__
 from ..dialects import anthropic, gemini, openai_chat
 from ..errors import GatewayError
+from ..store import StoreError
 from . import ANTHROPIC_PREFIXES, gateway
 
 bp = Blueprint("meta", __name__)
@@ -25,6 +26,8 @@ ENDPOINTS = [
     "POST /v1/messages/count_tokens",
     "GET /health",
     "GET /health/ready",
+    "GET /v1/gateway/routes",
+    "POST /v1/gateway/routes/reset",
 ]
 STARTED = int(time.time())
 
@@ -73,8 +76,33 @@ def health():
 
 @bp.get("/health/ready")
 def ready():
+    """Ready when the server's credential works and at least one route can be tried now."""
     gw = gateway()
     credential = gw.credentials.state()
-    body = {"status": "ready" if credential["ready"] else "unavailable", "config": gw.settings.path,
-            "models": len(gw.settings.models), "credential": credential}
-    return jsonify(body), 200 if credential["ready"] else 503
+    routes = _routes_report(gw)
+    available = sum(1 for route in routes if route.get("available"))
+    is_ready = credential["ready"] and (available > 0 or not routes)
+    body = {"status": "ready" if is_ready else "unavailable", "config": gw.settings.path,
+            "models": len(gw.settings.models), "routes_available": available, "credential": credential,
+            "routes": routes}
+    return jsonify(body), 200 if is_ready else 503
+
+
+@bp.get("/v1/gateway/routes")
+def routes():
+    """Every route: its circuit breaker, its keys (parked, resting), its recent latency and error rate."""
+    return jsonify(routes=_routes_report(gateway()))
+
+
+@bp.post("/v1/gateway/routes/reset")
+def reset_routes():
+    """Close every breaker and wake every parked or resting key now (after fixing an upstream or a key)."""
+    gateway().router.forget()
+    return jsonify(routes=_routes_report(gateway()))
+
+
+def _routes_report(gw) -> list:
+    try:
+        return gw.router.routes_report()
+    except StoreError as e:
+        raise GatewayError(503, f"the routing state is unavailable: {e}") from None

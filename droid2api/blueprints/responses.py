@@ -37,10 +37,7 @@ bp.add_url_rule("/v1/responses", "responses_websocket_upgrade", responses_websoc
 def compact():
     """Codex's compaction: relayed to a Responses upstream, else a summary the model itself writes."""
     body = read_body()
-    gw = gateway()
-    route = gw.policy.route(body.get("model"))
-    note_route(route)
-    return gw.compact(openai_responses, route, body, incoming())
+    return gateway().serve(openai_responses, body.get("model"), body, incoming(), note=note_route, compact=True)
 
 
 @bp.get("/v1/responses/<response_id>")

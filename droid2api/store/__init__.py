@@ -48,6 +48,16 @@ class Store(Protocol):
     def delete(self, namespace: str, key: str) -> bool:
         """Remove the entry; True if a live one was there."""
 
+    def get_many(self, namespace: str, keys: list) -> dict:
+        """The live values of those ``keys`` that have one, by key: one round trip for several reads."""
+
+    def items(self, namespace: str) -> dict:
+        """Every live entry of ``namespace``, by key (for small namespaces: routing statistics, reports)."""
+
+    def increment(self, namespace: str, key: str, amount: int = 1, ttl: float | None = None) -> int:
+        """Add ``amount`` to the counter at ``key`` (absent or expired: 0) atomically across processes and
+        return the new value; the entry then expires after ``ttl`` (None: the store's retention)."""
+
     def close(self) -> None:
         """Release connections; a later call opens them again."""
 
@@ -69,6 +79,14 @@ def check_entry(namespace: str, key: str, value=None, ttl: float | None = None, 
         raise ValueTooLarge(f"{namespace}/{key}: a value of {len(value)} bytes is over the store's "
                             f"per-value limit of {cap} bytes")
     return value
+
+
+def counter_value(raw: bytes | None) -> int:
+    """A counter entry's value: decimal ASCII; absent (or, defensively, unreadable) counts as 0."""
+    try:
+        return int(raw) if raw is not None else 0
+    except ValueError:
+        return 0
 
 
 def entry_size(namespace: str, key: str, value: bytes) -> int:
@@ -112,6 +130,20 @@ class MemoryStore:
         check_entry(namespace, key)
         entry = self._entries.pop((namespace, key), None)
         return entry is not None and entry[1] > self._clock()
+
+    def get_many(self, namespace: str, keys: list) -> dict:
+        found = {key: self.get(namespace, key) for key in keys}
+        return {key: value for key, value in found.items() if value is not None}
+
+    def items(self, namespace: str) -> dict:
+        check_entry(namespace, "")
+        now = self._clock()
+        return {k[1]: e[0] for k, e in self._entries.items() if k[0] == namespace and e[1] > now}
+
+    def increment(self, namespace: str, key: str, amount: int = 1, ttl: float | None = None) -> int:
+        value = counter_value(self.get(namespace, key)) + amount
+        self.put(namespace, key, str(value).encode(), ttl)
+        return value
 
     def close(self) -> None:
         pass

@@ -49,7 +49,7 @@ import time
 import weakref
 from contextlib import contextmanager
 
-from . import MAX_VALUE_BYTES, StoreError, check_entry, entry_size
+from . import MAX_VALUE_BYTES, StoreError, check_entry, counter_value, entry_size
 
 log = logging.getLogger(__name__)
 
@@ -123,17 +123,50 @@ class SQLiteStore:
     def put(self, namespace: str, key: str, value: bytes, ttl: float | None = None) -> None:
         value = check_entry(namespace, key, value, ttl, self.max_value_bytes)
         with self._session("write") as conn:
-            now = self._clock()
             conn.execute("BEGIN IMMEDIATE")
-            conn.execute(_UPSERT, (namespace, key, value, now + (self.retention if ttl is None else ttl),
-                                   entry_size(namespace, key, value)))
-            if self._writes % PURGE_EVERY == 0:
-                self._purge(conn, now, PURGE_BATCH)
-            self._writes += 1
-            total = conn.execute("SELECT bytes FROM totals WHERE id = 1").fetchone()[0]
-            if total > self.max_bytes:
-                self._evict(conn, total - self.max_bytes, namespace, key)
+            self._write(conn, namespace, key, value, ttl)
             conn.execute("COMMIT")
+
+    def get_many(self, namespace: str, keys: list) -> dict:
+        for key in keys:
+            check_entry(namespace, key)
+        if not keys:
+            return {}
+        marks = ", ".join("?" * len(keys))
+        with self._session("read") as conn:
+            rows = conn.execute(f"SELECT key, value FROM entries WHERE namespace = ? AND key IN ({marks}) "
+                                f"AND expires > ?", (namespace, *keys, self._clock())).fetchall()
+        return {key: bytes(value) for key, value in rows}
+
+    def items(self, namespace: str) -> dict:
+        check_entry(namespace, "")
+        with self._session("read") as conn:
+            rows = conn.execute("SELECT key, value FROM entries WHERE namespace = ? AND expires > ?",
+                                (namespace, self._clock())).fetchall()
+        return {key: bytes(value) for key, value in rows}
+
+    def increment(self, namespace: str, key: str, amount: int = 1, ttl: float | None = None) -> int:
+        check_entry(namespace, key, b"", ttl)
+        with self._session("increment") as conn:
+            conn.execute("BEGIN IMMEDIATE")  # the read and the write below are one step for every process
+            row = conn.execute("SELECT value FROM entries WHERE namespace = ? AND key = ? AND expires > ?",
+                               (namespace, key, self._clock())).fetchone()
+            value = counter_value(None if row is None else bytes(row[0])) + amount
+            self._write(conn, namespace, key, str(value).encode(), ttl)
+            conn.execute("COMMIT")
+        return value
+
+    def _write(self, conn, namespace: str, key: str, value: bytes, ttl: float | None):
+        """Upsert one entry inside the caller's transaction, then purge and evict as needed."""
+        now = self._clock()
+        conn.execute(_UPSERT, (namespace, key, value, now + (self.retention if ttl is None else ttl),
+                               entry_size(namespace, key, value)))
+        if self._writes % PURGE_EVERY == 0:
+            self._purge(conn, now, PURGE_BATCH)
+        self._writes += 1
+        total = conn.execute("SELECT bytes FROM totals WHERE id = 1").fetchone()[0]
+        if total > self.max_bytes:
+            self._evict(conn, total - self.max_bytes, namespace, key)
 
     def delete(self, namespace: str, key: str) -> bool:
         check_entry(namespace, key)

@@ -9,7 +9,7 @@ import anthropic
 import openai
 import pytest
 
-from .servers import SDK_OPTIONS, gateway_config, start_fake_upstream, start_gateway
+from .servers import SDK_OPTIONS, gateway_config, reset_routing, start_fake_upstream, start_gateway
 
 RUNNING = pytest.StashKey[dict]()
 
@@ -63,16 +63,28 @@ def start_server(upstream_process, tmp_path_factory, running):
     def start(env: dict | None = None, **overrides):
         config = gateway_config(upstream_process.client.url, **overrides)
         server = start_gateway(config, tmp_path_factory.mktemp("gateway"), env)
+        server.access_key = (config.get("access_keys") or [None])[0]
         started.append(server)
         running[f"gunicorn {server.url}"] = server
         return server
 
+    start.started = started
     yield start
     for server in started:
         server.terminate()
     for server in started:
         del running[f"gunicorn {server.url}"]
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def fresh_routing(request):
+    """Breakers closed and keys awake in every gateway a test finds running: one test's scripted 429 or 5xx
+    must not rest a key or trip a breaker for the next (POST /v1/gateway/routes/reset)."""
+    if "start_server" in request.fixturenames:
+        for server in request.getfixturevalue("start_server").started:
+            if server.process.poll() is None:
+                reset_routing(server)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tests import fake_upstream
 
-from .client import get
+from .client import get, post
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # the venv the tests run in also holds gunicorn
@@ -136,6 +136,12 @@ class LoggedProcess:
                 self.stop()
                 raise RuntimeError(f"{self.name} did not {what} within {STARTUP_LIMIT:g}s:\n{self.log()}")
             time.sleep(0.05)
+
+
+def reset_routing(server):
+    """Close the server's breakers and wake its keys (POST /v1/gateway/routes/reset)."""
+    key = getattr(server, "access_key", None)
+    post(server.url + "/v1/gateway/routes/reset", {}, {"authorization": f"Bearer {key}"} if key else {}).read()
 
 
 class UpstreamProcess(LoggedProcess):

@@ -18,7 +18,7 @@ from tests.helpers import recorded, recorded_json
 
 from .checks import anthropic_error, openai_error
 from .client import last_event, post, sse_payloads
-from .servers import ANTHROPIC_PATH, RESPONSES_PATH
+from .servers import ANTHROPIC_PATH, RESPONSES_PATH, reset_routing
 
 MESSAGES_STREAM = "anthropic__test_anthropic_model_thinking_part_stream.0"
 RESPONSES_STREAM = "openai_responses__test_openai_responses_streaming_usage.0"
@@ -89,6 +89,7 @@ def test_upstream_error_answers_are_relayed_unchanged(gateway, upstream, endpoin
         upstream.reply_json(path, raw, status=status, headers={"retry-after": "7"} if status == 429 else None)
 
         exchange = post(gateway.url + endpoint, {"model": model, "stream": stream, **QUESTION})
+        reset_routing(gateway)  # the 429 rests the key for this model; the next status needs it awake
 
         assert exchange.status == status
         assert exchange.headers["content-type"] == "application/json"

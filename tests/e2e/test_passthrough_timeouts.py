@@ -27,7 +27,7 @@ ERROR_SHAPES = {"/v1/messages": anthropic_error, "/v1/responses": openai_error}
 
 @pytest.fixture(scope="module")
 def impatient(start_server):
-    return start_server(read_timeout=0.5)
+    return start_server(read_timeout=0.5, first_byte_timeout=0.5, idle_timeout=0.5)
 
 
 @pytest.mark.parametrize("endpoint, model, path, name", CASES, ids=IDS)

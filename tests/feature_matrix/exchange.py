@@ -14,6 +14,8 @@ import openai
 import responses
 
 from ..helpers import app_for, base_config
+from droid2api.routing import Router
+from droid2api.store import MemoryStore
 
 if TYPE_CHECKING:
     from .upstream import Upstream
@@ -154,6 +156,12 @@ class Gateway:
         self.exchanges.append((request.content, answer.status_code, raw))
         return httpx2.Response(answer.status_code, headers=list(answer.headers.items()), content=raw)
 
+    def forget_routing(self):
+        """A fresh routing state: breakers closed, no key resting."""
+        app_gateway = self.http.application.extensions["droid2api"]
+        router = app_gateway.router
+        app_gateway.router = Router(router.settings, router.policy, router.credentials, MemoryStore())
+
     @property
     def last(self) -> bytes:
         return self.exchanges[-1][2]
@@ -205,6 +213,7 @@ def exchange(front, up: Upstream, ask: Ask, answer: Answer) -> tuple:
     [Hit] the upstream received). A passthrough exchange must reach the upstream as sent, only the model
     renamed (a front whose URL names the model sends no model in the body), and come back byte for byte."""
     gw = gateway()
+    gw.forget_routing()  # one exchange's 429 or 5xx must not rest a key or trip a breaker for the next
     body = front.body(ask, model_for(up.key))
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.add(responses.POST, up.url(ask.stream), body=answer.raw, status=answer.status,
