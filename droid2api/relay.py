@@ -76,6 +76,7 @@ def passthrough_stream(upstream, dialect, dev: bool):
         if not finished:  # an upstream may leave its last event without the blank line that ends it
             finished, last_data = _judge(events.close(), is_final_event, last_data)
         if not finished:
+            upstream.broken = True
             raise UpstreamBroken(502, f"upstream {upstream.name} ended its stream before the final event")
     except UpstreamBroken as e:
         log.warning("stream from %s failed: %s", upstream.name, e.message)
@@ -129,9 +130,9 @@ def with_heartbeats(events, interval: float):
                         continue
                 if stopped.is_set():
                     return
-            handoff.put((_END, None))
+            _hand_over(handoff, stopped, (_END, None))
         except BaseException as error:  # handed to the consumer, which raises it where it reads
-            handoff.put((_END, error))
+            _hand_over(handoff, stopped, (_END, error))
 
     reader = threading.Thread(target=read, name="droid2api-stream-reader", daemon=True)
     reader.start()
@@ -154,6 +155,17 @@ def with_heartbeats(events, interval: float):
 _END = object()
 
 
+def _hand_over(handoff: queue.Queue, stopped: threading.Event, item):
+    """Put ``item`` for the consumer, unless it has left: a full queue nobody reads must not hold the
+    reader forever."""
+    while not stopped.is_set():
+        try:
+            handoff.put(item, timeout=1.0)
+            return
+        except queue.Full:
+            continue
+
+
 def converted_stream(upstream, events, encoder, on_complete=None):
     """Encode IR events for the client; a failure anywhere becomes the client's error event.
 
@@ -164,6 +176,8 @@ def converted_stream(upstream, events, encoder, on_complete=None):
     """
     try:
         for event in events:
+            if isinstance(event, ir.StreamError):  # the upstream's own error event: a failed attempt too
+                upstream.broken = True
             chunk = encoder.ping() if event is None else encoder.encode(event)
             if chunk:
                 yield chunk
@@ -171,9 +185,11 @@ def converted_stream(upstream, events, encoder, on_complete=None):
         if on_complete is not None and final is not None:
             on_complete(final)
     except GatewayError as e:
+        upstream.broken = True
         log.warning("stream from %s failed: %s", upstream.name, e.message)
         yield encoder.encode(ir.StreamError(e.status, "upstream_error", e.message))
     except Exception:
+        upstream.broken = True
         log.exception("converting the stream from %s failed", upstream.name)
         yield encoder.encode(ir.StreamError(502, "api_error",
                                             f"the gateway could not convert the stream from {upstream.name}"))
