@@ -61,7 +61,7 @@ def test_index_names_the_gateway_and_its_endpoints(http):
 def test_models_are_listed_with_created_in_seconds(http):
     body = http.get("/v1/models").get_json()
     assert body["object"] == "list"
-    assert [m["id"] for m in body["data"]] == ["claude-test", "gpt-test", "glm-test", "gemini-test"]
+    assert [m["id"] for m in body["data"]] == ["claude-test", "gpt-test", "glm-test", "gemini-test", "auto"]
     now = time.time()
     for model in body["data"]:
         assert model["object"] == "model"

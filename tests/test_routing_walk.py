@@ -195,3 +195,14 @@ def test_mark_leaves_error_bodies_and_unswitched_answers_alone():
     plain = Response(b'{"id":1}', content_type="application/json")
     mark(plain, attempts=1, model="m", notice_=None, dialect=Dialect.CHAT)
     assert plain.get_data() == b'{"id":1}' and "x-gateway-notice" not in plain.headers
+
+
+def test_auto_is_listed_while_it_has_candidates_and_a_404_without_them():
+    router = make_router()
+    assert [m.id for m in router.listed_models()][-1] == "auto"
+    for model in router.settings.models:
+        model.auto = False
+    assert "auto" not in [m.id for m in router.listed_models()]
+    with pytest.raises(GatewayError) as raised:
+        router.candidates("auto")
+    assert raised.value.status == 404 and "auto" in raised.value.message

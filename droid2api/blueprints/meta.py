@@ -54,11 +54,11 @@ def _models_dialect():
 
 
 def list_models():
-    return jsonify(_models_dialect().model_list(gateway().settings.models, STARTED))
+    return jsonify(_models_dialect().model_list(gateway().router.listed_models(), STARTED))
 
 
 def get_model(model_id):
-    model = gateway().settings.model(model_id)
+    model = next((m for m in gateway().router.listed_models() if m.id == model_id), None)
     if model is None:
         raise GatewayError(404, f"model {model_id!r} is not configured", code="model_not_found")
     return jsonify(_models_dialect().model_entry(model, STARTED))

@@ -19,6 +19,7 @@ import logging
 import os
 import uuid
 
+from ..config import ModelConfig
 from ..config_schema import AUTO_MODEL
 from ..errors import GatewayError
 from ..store import StoreError
@@ -51,6 +52,15 @@ class Router:
         configured model has that id."""
         return isinstance(requested, str) and self.policy.redirect(requested) == AUTO_MODEL and \
             self.settings.model(AUTO_MODEL) is None
+
+    def listed_models(self) -> list:
+        """The configured models, plus ``"auto"`` when it has candidates (for the model lists)."""
+        candidates = [m for m in self.settings.models if m.auto]
+        if not candidates or self.settings.model(AUTO_MODEL) is not None:
+            return list(self.settings.models)
+        auto = ModelConfig(id=AUTO_MODEL, type=candidates[0].type, provider="droid2api",
+                           name=f"auto: the gateway picks one of {len(candidates)} models")
+        return [*self.settings.models, auto]
 
     def candidates(self, requested, recalled_model: str | None = None) -> list:
         """The routes to try for ``requested``, in order. A named model comes first, then its fallbacks
