@@ -29,6 +29,7 @@ def is_final_event(name: str | None, data: str) -> bool:
 
 
 def apply_policies(body: dict, route, system_prompt: str, *, count_tokens: bool = False) -> dict:
+    body = dict(body)  # the client's body stays as sent: a fallback applies its own route's policies to it
     body["model"] = route.upstream_model
     if system_prompt:
         body["system"] = prepend_system(body.get("system"), system_prompt)

@@ -32,6 +32,7 @@ def is_final_event(name: str | None, data: str) -> bool:
 
 
 def apply_policies(body: dict, route, system_prompt: str, *, count_tokens: bool = False) -> dict:
+    body = dict(body)  # the client's body stays as sent: a fallback applies its own route's policies to it
     if count_tokens:
         # A countTokens body counts `contents` alone, or a whole request under generateContentRequest:
         # the policies apply to that request, which names its model.

@@ -35,6 +35,7 @@ def is_final_event(name: str | None, data: str) -> bool:
 
 
 def apply_policies(body: dict, route, system_prompt: str) -> dict:
+    body = dict(body)  # the client's body stays as sent: a fallback applies its own route's policies to it
     body["model"] = route.upstream_model
     if system_prompt:
         instructions = body.get("instructions")
