@@ -17,7 +17,6 @@ import logging
 import time
 
 from ..store import StoreError
-from ..wire import dumps
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +25,7 @@ MEMORY = 3600.0  # an idle conversation is forgotten after an hour (prompt cache
 REFRESH = 600.0  # a remembered choice is rewritten at most this often while unchanged
 # Where each dialect's request keeps its instructions and its turns.
 _OPENINGS = (("system", "messages"), ("instructions", "input"), ("systemInstruction", "contents"))
+SKETCH = 2048  # characters kept from each end of a long string in an opening's sketch
 
 
 def conversation_key(headers: dict, body: dict) -> str | None:
@@ -49,10 +49,28 @@ def _opening(body: dict) -> str | None:
             first = turns[0]
             if isinstance(first, dict) and first.get("role") in ("system", "developer") and len(turns) > 1:
                 first = [first, turns[1]]  # Chat's system message is not yet the conversation
-            return dumps([body.get(system_field), first])
+            return _sketch([body.get(system_field), first])
         if isinstance(turns, str) and turns:
-            return dumps([body.get(system_field), turns])
+            return _sketch([body.get(system_field), turns])
     return None
+
+
+def _sketch(value, pieces=None, depth=0) -> str:
+    """A cheap stand-in for ``value``'s JSON: each string by its length, head and tail. Serialising a
+    Claude Code opening (tens of KB) on every request would cost more than the rest of routing."""
+    pieces = [] if pieces is None else pieces
+    if isinstance(value, str):
+        pieces.append(f"{len(value)}:{value[:SKETCH]}:{value[-SKETCH:]}" if len(value) > 2 * SKETCH else value)
+    elif isinstance(value, dict) and depth < 8:
+        for name, item in value.items():
+            pieces.append(str(name))
+            _sketch(item, pieces, depth + 1)
+    elif isinstance(value, list) and depth < 8:
+        for item in value[:64]:
+            _sketch(item, pieces, depth + 1)
+    else:
+        pieces.append(repr(value))
+    return "\x1f".join(pieces) if depth == 0 else ""
 
 
 class Affinity:
