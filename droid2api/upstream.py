@@ -82,19 +82,25 @@ class UpstreamResponse:
         return self.content_type.startswith("text/event-stream")
 
     def prime(self, idle_timeout: float):
-        """Wait for the body's first bytes (under the timeout the call was made with: the first-byte one),
-        then allow ``idle_timeout`` seconds between reads. A failure here is still before the client has
-        been answered, so the router may try elsewhere."""
+        """Wait for the body's first bytes, allowing ``idle_timeout`` seconds for them as for every read after.
+
+        The call itself waited for the answer's headers under ``first_byte_timeout``;
+        a model that thinks before its first event (Gemini, OpenAI's reasoning
+        models on Chat) may then be silent for long, as in the middle of a stream.
+        A failure here is still before the client has been answered, so the
+        router may try elsewhere.
+        """
         raw = self._response.raw
-        try:
-            self._first = raw.read1(READ_SIZE, decode_content=True)
-        except Exception as e:
-            self.broken = True
-            raise _broken(self.name, e, "before its first byte") from None
         sock = getattr(raw.connection, "sock", None) if raw.connection is not None else None
         if sock is not None:
             sock.settimeout(idle_timeout)
             self._idle = idle_timeout
+        try:
+            self._first = raw.read1(READ_SIZE, decode_content=True)
+        except Exception as e:
+            self.broken = True
+            idle = f"sent nothing for {self._idle:g}s (idle_timeout)" if self._idle else None
+            raise _broken(self.name, e, "before its first byte", idle=idle) from None
 
     def iter_bytes(self):
         """Yield the body as it arrives, in whatever pieces the network delivers.
