@@ -6,7 +6,8 @@ Messages body, when a model's reasoning level overrides it) call the same
 rules are met here: no thinking while tool_choice forces a tool, nor when the
 last turn answers tool calls of an assistant turn without a thinking block;
 a budget of at least 1024; max_tokens above the budget; no temperature other
-than 1, no top_k and no top_p below 0.95 while thinking.
+than 1, no top_k and no top_p below 0.95 while thinking; no ``clear_thinking``
+context edit (Claude Code sends one) without thinking.
 """
 
 from __future__ import annotations
@@ -34,15 +35,15 @@ def write_thinking(body: dict, reasoning: ir.Reasoning, losses: list, *, count_t
     """
     budget = budget_for(reasoning)
     if not budget:
-        body.pop("thinking", None)
+        turn_off_thinking(body)
         return
     if forces_tool_use(body.get("tool_choice")):
-        body.pop("thinking", None)
+        turn_off_thinking(body)
         losses.append(ir.Loss("reasoning", "Anthropic cannot think while tool_choice forces a tool; "
                                            "thinking turned off"))
         return
     if not count_tokens and opens_tool_loop_without_thinking(body.get("messages")):
-        body.pop("thinking", None)
+        turn_off_thinking(body)
         losses.append(ir.Loss("reasoning", "the assistant turn these tool results answer has no Anthropic "
                                            "thinking block, which Anthropic requires while thinking; "
                                            "thinking turned off"))
@@ -54,6 +55,25 @@ def write_thinking(body: dict, reasoning: ir.Reasoning, losses: list, *, count_t
     for field in enable_thinking(body, budget, count_tokens=count_tokens):
         if field != "max_tokens" or max_tokens_asked:
             losses.append(ir.Loss(field, _THINKING_CHANGES[field]))
+
+
+def turn_off_thinking(body: dict):
+    """No thinking in ``body``, nor a context edit that needs it: Anthropic rejects a ``clear_thinking_*``
+    edit in ``context_management`` unless thinking is on."""
+    body.pop("thinking", None)
+    management = body.get("context_management")
+    edits = management.get("edits") if isinstance(management, dict) else None
+    if not isinstance(edits, list):
+        return
+    kept = [edit for edit in edits
+            if not (isinstance(edit, dict) and str(edit.get("type", "")).startswith("clear_thinking"))]
+    if len(kept) == len(edits):
+        return
+    rest = {key: value for key, value in management.items() if key != "edits"}
+    if kept or rest:
+        body["context_management"] = {**rest, "edits": kept} if kept else rest
+    else:
+        body.pop("context_management")
 
 
 def forces_tool_use(tool_choice) -> bool:

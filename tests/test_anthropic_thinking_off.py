@@ -1,0 +1,46 @@
+"""When the gateway turns an Anthropic request's thinking off, nothing that needs thinking stays behind.
+
+Claude Code sends ``context_management`` with a ``clear_thinking_20251015`` edit, which Anthropic rejects
+("strategy requires `thinking` to be enabled") once thinking is off: a model whose reasoning level is
+``off``, a forced tool, or a tool loop whose assistant turn has no Anthropic thinking.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from droid2api.dialects.anthropic.passthrough import apply_policies
+
+CLEAR_THINKING = {"type": "clear_thinking_20251015", "keep": "all"}
+CLEAR_TOOLS = {"type": "clear_tool_uses_20250919", "trigger": {"type": "input_tokens", "value": 100000}}
+
+
+def body(*edits) -> dict:
+    return {"model": "m", "max_tokens": 32000, "thinking": {"type": "enabled", "budget_tokens": 31999},
+            "context_management": {"edits": list(edits)}, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def route(reasoning: str) -> SimpleNamespace:
+    return SimpleNamespace(upstream_model="claude", model=SimpleNamespace(reasoning=reasoning))
+
+
+def test_reasoning_off_drops_the_clear_thinking_edit_and_keeps_the_others():
+    sent = apply_policies(body(CLEAR_THINKING, CLEAR_TOOLS), route("off"), "")
+    assert "thinking" not in sent and sent["context_management"] == {"edits": [CLEAR_TOOLS]}
+
+
+def test_reasoning_off_drops_a_context_management_of_nothing_else():
+    sent = apply_policies(body(CLEAR_THINKING), route("off"), "")
+    assert "thinking" not in sent and "context_management" not in sent
+
+
+def test_a_forced_tool_turns_thinking_and_its_edit_off():
+    sent = apply_policies({**body(CLEAR_THINKING, CLEAR_TOOLS), "tool_choice": {"type": "any"}}, route("high"), "")
+    assert "thinking" not in sent and sent["context_management"] == {"edits": [CLEAR_TOOLS]}
+
+
+def test_thinking_left_on_keeps_the_edit():
+    sent = apply_policies(body(CLEAR_THINKING), route("high"), "")
+    assert sent["thinking"]["type"] == "enabled" and sent["context_management"] == {"edits": [CLEAR_THINKING]}
+    assert apply_policies(body(CLEAR_THINKING), route("auto"), "")["context_management"] == \
+        {"edits": [CLEAR_THINKING]}
