@@ -1,4 +1,12 @@
-"""Policies applied to an Anthropic Messages body that is otherwise forwarded untouched."""
+"""Policies applied to an Anthropic Messages body that is otherwise forwarded untouched.
+
+One repair is made too: thinking blocks whose signature carries another
+dialect's reasoning (dialects/carried.py) are dropped. An Anthropic client
+gets them when a fallback of another dialect answered a turn, and sends them
+back; Anthropic rejects their signature. Thinking is then turned off if the
+tool call the last turn answers is left without thinking, as Anthropic
+requires (the converting path drops such blocks and decides the same way).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +14,8 @@ import logging
 
 from ...reasoning import reasoning_for
 from ...wire import loads_or_none
-from .thinking import write_thinking
+from ..carried import unwrap
+from .thinking import opens_tool_loop_without_thinking, turn_off_thinking, write_thinking
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +42,13 @@ def apply_policies(body: dict, route, system_prompt: str, *, count_tokens: bool 
     body["model"] = route.upstream_model
     if system_prompt:
         body["system"] = prepend_system(body.get("system"), system_prompt)
+    messages = without_carried_thinking(body.get("messages"))
+    if messages is not None:
+        body["messages"] = messages
+        if "thinking" in body and not count_tokens and opens_tool_loop_without_thinking(messages):
+            turn_off_thinking(body)
+            log.debug("thinking turned off: the tool call being answered was made after another dialect's "
+                      "reasoning, which Anthropic cannot take back")
     reasoning = reasoning_for(route.model.reasoning)
     if reasoning is not None:  # the same writer the request encoder uses
         losses = []
@@ -40,6 +56,28 @@ def apply_policies(body: dict, route, system_prompt: str, *, count_tokens: bool 
         for loss in losses:
             log.debug("reasoning level %s for %s: %s", route.model.reasoning, route.upstream_model, loss.reason)
     return body
+
+
+def without_carried_thinking(messages) -> list | None:
+    """``messages`` without the thinking blocks that carry another dialect's reasoning (and without a turn
+    left empty by that), or None if there are none."""
+    if not isinstance(messages, list):
+        return None
+    kept, dropped = [], False
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list) and any(_carried(block) for block in content):
+            dropped = True
+            content = [block for block in content if not _carried(block)]
+            if not content:
+                continue
+            message = {**message, "content": content}
+        kept.append(message)
+    return kept if dropped else None
+
+
+def _carried(block) -> bool:
+    return isinstance(block, dict) and block.get("type") == "thinking" and unwrap(block.get("signature")) is not None
 
 
 def prepend_system(system, prompt: str) -> list:
