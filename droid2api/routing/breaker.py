@@ -94,6 +94,16 @@ class Breakers:
         except StoreError as e:
             log.warning("routing: cannot record the failure of %s: %s", route_id, e)
 
+    def release(self, route_id: str, admission: Admission):
+        """Give back the probe ``admission`` claimed, when the route was not tried after all (its keys rest or
+        are parked): the next request may probe, rather than none until PROBE_WINDOW has passed."""
+        if not admission.probe:
+            return
+        try:
+            self.store.delete(NAMESPACE, f"probe:{route_id}:{admission.until!r}")
+        except StoreError as e:
+            log.warning("routing: cannot give back the probe of %s: %s", route_id, e)
+
     def _open(self, route_id: str, trips: int, reason: str):
         cooldown = min(self.cooldown * 2 ** (trips - 1), self.max_cooldown)
         until = self.clock() + cooldown

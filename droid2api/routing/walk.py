@@ -2,7 +2,9 @@
 
 For each candidate route, in order:
 
-1. An open circuit breaker skips the route (half-open: one request probes it).
+1. An open circuit breaker skips the route (half-open: one request probes it;
+   a probe that ends without a verdict, its keys resting or parked, lets the
+   next request probe instead).
 2. Its keys are taken in turn, parked and resting ones left out, the
    conversation's own key first.
 3. An attempt is one ordinary passthrough or conversion (``attempt(route)``).
@@ -79,6 +81,7 @@ def walk(router, candidates: list, *, conversation: str | None, recalled: dict, 
                                                           first=recalled.get("key"))
         skipped += [f"{route.model.id}: {reason}" for reason in unusable]
         back_at = _soonest(back_at, resting_until)
+        judged = False  # whether the breaker has heard how the route did
         for key in keys:
             if attempts >= settings.max_attempts:
                 break
@@ -104,10 +107,12 @@ def walk(router, candidates: list, *, conversation: str | None, recalled: dict, 
                     continue
                 if outcome == "next route":
                     router.breakers.failed(route.id, admission, failure.message)
+                    judged = True
                     break
                 router.breakers.succeeded(route.id, admission)  # it answered: a client error, not an outage
                 return _give_up(failure, render_failure, attempts, route.model.id)
             except GatewayError as e:  # the attempt's own checks (a request this upstream cannot take)
+                router.breakers.release(route.id, admission)
                 e.headers.update(notices.routing_headers(attempts, route.model.id))
                 raise
             keyed.report.committed = True
@@ -120,6 +125,8 @@ def walk(router, candidates: list, *, conversation: str | None, recalled: dict, 
                 note = notices.notice(candidates[0].model.id, route.model.id, trigger, attempts)
             notices.mark(response, attempts=attempts, model=route.model.id, notice_=note, dialect=dialect)
             return response
+        if not judged:  # its keys rested or were parked: a probe it claimed must not hold the route back
+            router.breakers.release(route.id, admission)
         if attempts >= settings.max_attempts:
             skipped.append(f"max_attempts ({settings.max_attempts}) reached")
             break
