@@ -17,7 +17,8 @@ from droid2api.dialects import BY_NAME
 PROMPT = "You are the gateway."
 DIALECTS = {"anthropic": "anthropic", "openai": "openai_responses", "common": "openai_chat", "google": "gemini"}
 BODIES = {
-    "anthropic": {"model": "m", "max_tokens": 100, "system": "Be brief.", "messages": [{"role": "user", "content": "hi"}]},
+    "anthropic": {"model": "m", "max_tokens": 100, "system": "Be brief.",
+                  "messages": [{"role": "user", "content": "hi"}]},
     "openai": {"model": "m", "instructions": "Be brief.", "input": "hi", "reasoning": {"effort": "low"}},
     "common": {"model": "m", "messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "low"},
     "google": {"contents": [{"role": "user", "parts": [{"text": "hi"}]}],
