@@ -3,9 +3,11 @@ server with a config that puts a model of every kind on that fake upstream."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
+import signal
 import socket
 import subprocess
 import sys
@@ -144,6 +146,11 @@ def reset_routing(server):
     post(server.url + "/v1/gateway/routes/reset", {}, {"authorization": f"Bearer {key}"} if key else {}).read()
 
 
+def routes_report(server) -> dict:
+    """GET /v1/gateway/routes: each model's route (breaker, keys, recent figures), by model id."""
+    return {route["model"]: route for route in get(server.url + "/v1/gateway/routes").json()["routes"]}
+
+
 class UpstreamProcess(LoggedProcess):
     client: fake_upstream.FakeUpstream
 
@@ -161,6 +168,18 @@ def start_fake_upstream(directory: Path) -> UpstreamProcess:
     line = _first_line(upstream, "starting")
     upstream.client = fake_upstream.FakeUpstream(line.rsplit(" ", 1)[1])
     return upstream
+
+
+@contextlib.contextmanager
+def extra_upstream(directory: Path, running: dict, name: str):
+    """One more fake upstream process, its log shown with a failing test's (``running``), stopped at the end."""
+    process = start_fake_upstream(directory)
+    running[name] = process
+    try:
+        yield process
+    finally:
+        del running[name]
+        process.stop()
 
 
 def _first_line(child: LoggedProcess, doing: str) -> str:
@@ -210,3 +229,57 @@ def start_gateway(config: dict, directory: Path, env: dict | None = None, bin_di
 
     server.wait_until(healthy, "answer /health")
     return server
+
+
+# -- the routing tests: scripted answers, and servers of several workers -------------------------
+
+
+def message_json(text: str, model: str = "claude-sonnet-4-5") -> dict:
+    """An Anthropic Messages answer saying ``text``."""
+    return {"id": "msg_e2e", "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
+            "usage": {"input_tokens": 12, "output_tokens": 3}}
+
+
+def message_sse(text: str, model: str = "claude-sonnet-4-5") -> bytes:
+    """An Anthropic Messages stream saying ``text``, one event per chunk when queued with reply_sse."""
+    events = [
+        ("message_start", {"type": "message_start", "message": {**message_json("", model), "content": [],
+                                                                "stop_reason": None}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0,
+                                 "content_block": {"type": "text", "text": ""}}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                 "delta": {"type": "text_delta", "text": text}}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                           "usage": {"output_tokens": 3}}),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+    return b"".join(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events)
+
+
+def worker_pids(server: GatewayServer, count: int) -> list:
+    """The pids of the server's gunicorn workers, once ``count`` of them run (they boot one after another)."""
+    server.wait_until(lambda: len(_children(server)) == count, f"run {count} workers")
+    return _children(server)
+
+
+@contextlib.contextmanager
+def served_by(server: GatewayServer, pid: int):
+    """Within the block, worker ``pid`` accepts every new connection: the server's other workers are
+    stopped (SIGSTOP), and continue (SIGCONT) when the block ends. So a test decides which worker serves
+    each request, and can tell what the workers share from what each keeps to itself."""
+    others = [other for other in _children(server) if other != pid]
+    for other in others:
+        os.kill(other, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for other in others:
+            os.kill(other, signal.SIGCONT)
+
+
+def _children(server: GatewayServer) -> list:
+    """The pids of the gunicorn master's child processes: its workers."""
+    master = server.process.pid
+    return sorted(int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split())
