@@ -8,7 +8,7 @@ import os
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import logs
+from . import disconnect, logs
 from .access import presented_keys
 from .blueprints import ANTHROPIC_PREFIXES, chat, messages, meta, responses
 from .blueprints import gemini as gemini_routes
@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None, environ=os.environ) -> Flask:
     app.register_error_handler(Exception, render_unexpected)
 
     gateway.credentials.startup()
-    app.wsgi_app = logs.AccessLog(app.wsgi_app)
+    app.wsgi_app = logs.AccessLog(disconnect.ClientWatch(app.wsgi_app))  # the access log stays outermost
     return app
 
 

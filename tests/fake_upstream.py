@@ -3,7 +3,8 @@
 The server half (stdlib only, HTTP/1.1 with keep-alive) answers every path
 with the next answer a test queued for it: a status, headers and a body sent
 as chunks, optionally paced, held at a gate until the test releases it, or
-cut off by dropping the connection. It records every request it received.
+cut off by dropping the connection. It records every request it received,
+and when the gateway closed its connection while an answer was held.
 Tests drive it through ``FakeUpstream``, the client half below, which speaks
 the control API under ``/_control/``::
 
@@ -17,6 +18,7 @@ import base64
 import itertools
 import json
 import re
+import select
 import socket
 import sys
 import threading
@@ -28,6 +30,7 @@ from urllib.parse import urlsplit
 
 CONTROL = "/_control"
 GATE_LIMIT = 60.0  # a gate nobody releases opens by itself, so a failed test never hangs the process
+HOLD_POLL = 0.01  # how often a held answer looks whether the gateway has closed the connection
 
 
 # -- server -------------------------------------------------------------------
@@ -48,9 +51,14 @@ class Answer:
         self.gate = threading.Event()
         self.state = "queued"  # -> sending -> holding -> sending -> done | dropped | failed
         self.sent = 0
+        self.closed_at = None  # time.time() when the gateway was seen closing the connection while held
 
     def describe(self) -> dict:
-        return {"id": self.id, "state": self.state, "sent": self.sent}
+        return {"id": self.id, "state": self.state, "sent": self.sent, "closed_at": self.closed_at}
+
+
+class GatewayLeft(Exception):
+    """The gateway closed the connection while an answer was held."""
 
 
 class Script:
@@ -116,7 +124,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         try:
             self._play(answer)
-        except OSError:  # the gateway went away mid-answer; that is its business
+        except (OSError, GatewayLeft):  # the gateway went away mid-answer; that is its business
             answer.state = "failed"
             self.close_connection = True
 
@@ -186,8 +194,21 @@ class Handler(BaseHTTPRequestHandler):
     def _hold(self, answer: Answer, index: int):
         if answer.hold_at == index:
             answer.state = "holding"
-            answer.gate.wait(GATE_LIMIT)
+            deadline = time.monotonic() + GATE_LIMIT
+            while not answer.gate.wait(HOLD_POLL) and time.monotonic() < deadline:
+                if self._gateway_closed():
+                    answer.closed_at = time.time()
+                    raise GatewayLeft()
             answer.state = "sending"
+
+    def _gateway_closed(self) -> bool:
+        """Whether the gateway has closed this connection (end of file or a reset), judged without reading."""
+        try:
+            if not select.select([self.connection], [], [], 0)[0]:
+                return False
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except ConnectionError:
+            return True
 
     def _drop(self, answer: Answer):
         """Cut the connection mid-body, as a crashed upstream or a broken network would."""
@@ -235,6 +256,11 @@ class Queued:
     @property
     def state(self) -> str:
         return self.upstream.call("GET", f"answers/{self.id}")["state"]
+
+    @property
+    def closed_at(self) -> float | None:
+        """When (time.time()) the gateway closed the connection while this answer was held, else None."""
+        return self.upstream.call("GET", f"answers/{self.id}")["closed_at"]
 
 
 class FakeUpstream:

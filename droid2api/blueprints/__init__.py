@@ -8,6 +8,7 @@ the dialect its errors are rendered in (``bp.dialect``).
 from flask import current_app, request
 
 from ..access import Incoming
+from ..disconnect import watch_client
 from ..logs import ENV_MODEL, ENV_UPSTREAM
 from ..wire import parse_object
 
@@ -21,7 +22,9 @@ def gateway():
 
 
 def read_body() -> dict:
-    return parse_object(request.get_data(cache=False))
+    raw = request.get_data(cache=False)
+    watch_client(request.environ)  # from here on, the client's socket only says whether it is still there
+    return parse_object(raw)
 
 
 def incoming() -> Incoming:
