@@ -117,7 +117,7 @@ def test_a_401_parks_the_key_for_every_model_until_the_next_generation(store, cl
     for model in ("m", "other"):
         usable, skipped, _ = states.usable("up", model, pool)
         assert [k.secret for k in usable] == ["sk-live-b"]
-        assert "parked after a 401: invalid x-api-key" in skipped[0] and "sk-live-a" not in skipped[0]
+        assert "parked after a 401: invalid x-api-key" in skipped[0][1] and "sk-live-a" not in skipped[0][1]
     assert [k.secret for k in states.usable("other-upstream", "m", pool)[0]] != ["sk-live-b"]  # per upstream
     reloaded = KeyStates(store, "g2", 30, clock=clock)
     assert len(reloaded.usable("up", "m", pool)[0]) == 2
@@ -138,7 +138,7 @@ def test_a_429_rests_the_key_for_that_model_as_long_as_asked(store, clock):
     pool = [key("a"), key("b")]
     assert states.rest("up", "m", pool[0], {"retry-after": "7"}, "slow down") == 7
     usable, skipped, back_at = states.usable("up", "m", pool)
-    assert [k.secret for k in usable] == ["b"] and back_at == clock.now + 7 and "resting 7s" in skipped[0]
+    assert [k.secret for k in usable] == ["b"] and back_at == clock.now + 7 and "resting 7s" in skipped[0][1] and skipped[0][0] == 429
     assert len(states.usable("up", "other-model", pool)[0]) == 2
     assert states.rest("up", "m", pool[1], {}, "slow down") == 30  # no Retry-After: rate_limit_rest
     clock.now += 7

@@ -206,3 +206,24 @@ def test_auto_is_listed_while_it_has_candidates_and_a_404_without_them():
     with pytest.raises(GatewayError) as raised:
         router.candidates("auto")
     assert raised.value.status == 404 and "auto" in raised.value.message
+
+
+def test_a_rate_limit_on_a_clients_own_key_moves_on_without_blaming_the_route():
+    router = make_router(breaker_failures=1)
+    router.credentials = Credentials(None, {})  # no server credential: the client's own key is used
+    script = Script(primary=[failed(429)], second=["ok"])
+    walk(router, router.candidates("primary"), conversation=None, recalled={}, client_key="sk-client",
+         attempt=script, render_failure=None, dialect=Dialect.CHAT)
+    assert router.breakers.state(router.candidates("primary")[0].id)["state"] == "closed"
+    assert script.tried == [("primary", "sk-client"), ("second", "sk-client")]
+
+
+def test_a_fallback_after_a_resting_key_names_the_rate_limit_as_its_trigger():
+    router = make_router()
+    router.settings.model("pooled").fallbacks = ["second"]
+    pool = router.credentials.keys(router.candidates("pooled")[0], None)
+    for key in pool:
+        router.keys.rest("pool", "pooled", key, {"retry-after": "30"}, "slow down")
+    response, _ = run(router, "pooled", Script(second=["ok"]))
+    notice = json.loads(response.headers["x-gateway-notice"])
+    assert notice["trigger_status"] == 429 and "resting" in notice["reason"]

@@ -47,8 +47,8 @@ class KeyStates:
         return f"rest:{upstream}:{key.fingerprint}:{model}"
 
     def usable(self, upstream: str, model: str, keys: list, first=None) -> tuple:
-        """(the keys to try, in order; why the others are left out, as short texts; the soonest a resting key
-        is back, or None). ``first`` is a fingerprint to try first (the conversation's key)."""
+        """(the keys to try, in order; why the others are left out, as (status, text) pairs; the soonest a
+        resting key is back, or None). ``first`` is a fingerprint to try first (the conversation's key)."""
         pooled = [key for key in keys if key.pooled]
         if not pooled:
             return list(keys), [], None
@@ -68,11 +68,11 @@ class KeyStates:
             rest = _json(found.get(self._rest_key(upstream, key, model)))
             if parked is not None:
                 record = _json(parked)
-                skipped.append(f"key {key.fingerprint} parked after a {record.get('status', '?')}: "
-                               f"{record.get('reason', '')}")
+                skipped.append((503, f"key {key.fingerprint} parked after a {record.get('status', '?')}: "
+                                     f"{record.get('reason', '')}"))
             elif rest and rest.get("until", 0) > now:
-                skipped.append(f"key {key.fingerprint} resting {rest['until'] - now:.0f}s more after a 429: "
-                               f"{rest.get('reason', '')}")
+                skipped.append((429, f"key {key.fingerprint} resting {rest['until'] - now:.0f}s more after a "
+                                     f"429: {rest.get('reason', '')}"))
                 back_at = rest["until"] if back_at is None else min(back_at, rest["until"])
             else:
                 ready.append(key)
