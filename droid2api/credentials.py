@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 
 from filelock import FileLock, Timeout
 
+from .disconnect import shielded
 from .errors import GatewayError
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,10 @@ class RefreshingToken:
                     self._adopt(self._read())
                     now = self._clock()
                     if self._stale(now) or (force and now - self._obtained_at >= STARTUP_GRACE):
-                        self._call_workos()
+                        # WorkOS rotates the refresh token: a client leaving mid-call must not stop the
+                        # new one being saved, or every worker is logged out.
+                        with shielded():
+                            self._call_workos()
             except (Timeout, OSError) as e:
                 self._fail(f"cannot lock {self.path}.lock: {e}")
             return bool(self._access) and not self._expired(self._clock())

@@ -23,6 +23,7 @@ DEV_BODY_LIMIT = 64 * 1024
 # Set by views on the WSGI environ, read by AccessLog once the response is done.
 ENV_MODEL = "droid2api.model"
 ENV_UPSTREAM = "droid2api.upstream"
+ENV_STATUS = "droid2api.status"  # set when a response ended otherwise than it began ("499": the client left)
 
 
 def configure(dev_mode: bool):
@@ -113,5 +114,5 @@ class _CountingBody:
             log.info("%s %s model=%s upstream=%s status=%s %.1fms %dB",
                      environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"),
                      environ.get(ENV_MODEL, "-"), environ.get(ENV_UPSTREAM, "-"),
-                     self._status[0] if self._status else "-",
+                     environ.get(ENV_STATUS) or (self._status[0] if self._status else "-"),
                      (time.perf_counter() - self._started) * 1000, self._bytes)

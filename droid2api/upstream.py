@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import socket
 import threading
 from urllib.parse import urlsplit
 
@@ -61,7 +62,8 @@ class UpstreamResponse:
     failed after the client was already answered.
     """
 
-    __slots__ = ("_response", "name", "status", "headers", "_first", "_idle", "broken", "on_close")
+    __slots__ = ("_response", "name", "status", "headers", "_first", "_idle", "broken", "on_close", "_reader",
+                 "_abandoned")
 
     def __init__(self, response: requests.Response, name: str):
         self._response = response
@@ -72,6 +74,8 @@ class UpstreamResponse:
         self._idle = None
         self.broken = False
         self.on_close = None
+        self._reader = None  # the thread (a greenlet, under gevent) inside iter_bytes' read, if any
+        self._abandoned = False
 
     @property
     def content_type(self) -> str:
@@ -114,6 +118,7 @@ class UpstreamResponse:
                 return
             yield first
         raw = self._response.raw
+        self._reader = threading.get_ident()
         try:
             while True:
                 chunk = raw.read1(READ_SIZE, decode_content=True)  # in case the upstream compressed anyway
@@ -121,9 +126,14 @@ class UpstreamResponse:
                     return
                 yield chunk
         except Exception as e:  # urllib3 read errors come in many classes; all mean the same here
-            self.broken = True
+            if not self._abandoned:  # the read that close() cut short is not the upstream's failure
+                self.broken = True
             idle = f"sent nothing for {self._idle:g}s (idle_timeout)" if self._idle else None
             raise _broken(self.name, e, idle=idle) from None
+        finally:
+            self._reader = None
+            if self._abandoned:  # close() was called from another thread during the read: finish it here
+                self._response.close()
 
     def read(self) -> bytes:
         """The whole body; the response is closed afterwards, whatever happens."""
@@ -133,7 +143,22 @@ class UpstreamResponse:
             self.close()
 
     def close(self):
-        self._response.close()
+        reader = self._reader
+        if reader is not None and reader != threading.get_ident():
+            # Another thread (a greenlet: with_heartbeats' reader) is inside a read and holds the body's
+            # buffer, which cannot be closed under it ("reentrant call inside BufferedReader"). Cut the
+            # connection instead: the upstream sees it closed at once, the read returns, and the reader
+            # finishes the close.
+            self._abandoned = True
+            connection = self._response.raw.connection
+            sock = getattr(connection, "sock", None) if connection is not None else None
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        else:
+            self._response.close()
         on_close, self.on_close = self.on_close, None
         if on_close is not None:
             on_close(self.broken)
