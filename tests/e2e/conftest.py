@@ -9,7 +9,8 @@ import anthropic
 import openai
 import pytest
 
-from .servers import SDK_OPTIONS, gateway_config, reset_routing, start_fake_upstream, start_gateway
+from .servers import (SDK_OPTIONS, extra_upstream, fresh, gateway_config, reset_routing, start_fake_upstream,
+                      start_gateway)
 
 RUNNING = pytest.StashKey[dict]()
 
@@ -45,10 +46,14 @@ def upstream_process(tmp_path_factory, running):
 @pytest.fixture
 def upstream(upstream_process):
     """The fake upstream's control client, with nothing queued and no requests recorded."""
-    client = upstream_process.client
-    client.reset()
-    yield client
-    client.reset()  # releases any answer still held, so the gateway's stream ends
+    yield from fresh(upstream_process)
+
+
+@pytest.fixture(scope="session")
+def upstream_b_process(tmp_path_factory, running):
+    """A second fake upstream process, for the routing tests' fallbacks."""
+    with extra_upstream(tmp_path_factory.mktemp("upstream-b"), running, "fake upstream B") as process:
+        yield process
 
 
 @pytest.fixture(scope="session")

@@ -182,6 +182,15 @@ def extra_upstream(directory: Path, running: dict, name: str):
         process.stop()
 
 
+def fresh(process):
+    """A fake upstream's control client, with nothing queued and no requests recorded; reset after the test too,
+    which releases any answer still held, so the gateway's stream ends."""
+    client = process.client
+    client.reset()
+    yield client
+    client.reset()
+
+
 def _first_line(child: LoggedProcess, doing: str) -> str:
     selector = selectors.DefaultSelector()
     selector.register(child.process.stdout, selectors.EVENT_READ)

@@ -24,10 +24,9 @@ OVERLOADED = {"type": "error", "error": {"type": "overloaded_error", "message": 
 
 
 @pytest.fixture(scope="module")
-def extra_processes(tmp_path_factory, running):
-    with extra_upstream(tmp_path_factory.mktemp("upstream-b"), running, "fake upstream B") as b, \
-            extra_upstream(tmp_path_factory.mktemp("upstream-c"), running, "fake upstream C") as c:
-        yield b, c
+def extra_processes(tmp_path_factory, running, upstream_b_process):
+    with extra_upstream(tmp_path_factory.mktemp("upstream-c"), running, "fake upstream C") as c:
+        yield upstream_b_process, c
 
 
 @pytest.fixture

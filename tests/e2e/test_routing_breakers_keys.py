@@ -23,7 +23,7 @@ from droid2api.credentials import fingerprint
 
 from .checks import anthropic_error
 from .client import get, last_event, post
-from .servers import extra_upstream, message_json, message_sse, routes_report, served_by, worker_pids
+from .servers import fresh, message_json, message_sse, routes_report, served_by, worker_pids
 
 KEYS = ("sk-ant-pool-first", "sk-ant-pool-second")
 FLAKY_KEY = "sk-ant-flaky"
@@ -38,19 +38,10 @@ COOLDOWN = 1.0
 WAIT_LIMIT = 5.0
 
 
-@pytest.fixture(scope="module")
-def upstream_b_process(tmp_path_factory, running):
-    with extra_upstream(tmp_path_factory.mktemp("upstream-b"), running, "fake upstream B") as process:
-        yield process
-
-
 @pytest.fixture
 def steady(upstream_b_process):
     """Fake upstream B, where the fallback is: nothing queued, no requests recorded."""
-    client = upstream_b_process.client
-    client.reset()
-    yield client
-    client.reset()
+    yield from fresh(upstream_b_process)
 
 
 def routing_config(a: str, b: str) -> dict:

@@ -33,7 +33,7 @@ from tests.helpers import anthropic_events, recorded, sse_events
 
 from .checks import client_requests, completed_response
 from .client import post, sse_payloads
-from .servers import SDK_OPTIONS, start_fake_upstream
+from .servers import SDK_OPTIONS, fresh
 
 A_PATH = "/a/v1/messages"
 B_PATH = "/b/v1/responses"
@@ -46,29 +46,17 @@ SENT_HEADERS = ("anthropic-version", "anthropic-beta", "content-type", "user-age
 TOOL_OUTPUT = "6666 is the result."
 
 
-@pytest.fixture(scope="module")
-def b_process(tmp_path_factory, running):
-    process = start_fake_upstream(tmp_path_factory.mktemp("responses-upstream"))
-    running["responses fake upstream (B)"] = process
-    yield process
-    del running["responses fake upstream (B)"]
-    process.stop()
-
-
 @pytest.fixture
-def b(b_process):
-    client = b_process.client
-    client.reset()
-    yield client
-    client.reset()
+def b(upstream_b_process):
+    yield from fresh(upstream_b_process)
 
 
 @pytest.fixture(scope="module")
-def routed(start_server, upstream_process, b_process):
+def routed(start_server, upstream_process, upstream_b_process):
     return start_server(
         upstreams=[{"name": "anthropic-a", "type": "anthropic", "base_url": upstream_process.client.url + "/a",
                     "api_key": "sk-ant-a"},
-                   {"name": "responses-b", "type": "openai", "base_url": b_process.client.url + "/b/v1",
+                   {"name": "responses-b", "type": "openai", "base_url": upstream_b_process.client.url + "/b/v1",
                     "api_key": "sk-openai-b"}],
         models=[{"id": "claude-main", "upstream": "anthropic-a", "upstream_model": "claude-sonnet-4-5",
                  "fallbacks": ["gpt-fallback"]},

@@ -20,7 +20,7 @@ from tests.helpers import recorded
 
 from .checks import anthropic_error, completed_response, openai_error
 from .client import last_event, post, sse_payloads
-from .servers import SYSTEM_PROMPT, extra_upstream, free_port, message_json, message_sse, routes_report
+from .servers import SYSTEM_PROMPT, free_port, fresh, message_json, message_sse, routes_report
 
 POOL_KEYS = ("sk-ant-pool-one", "sk-ant-pool-two")
 SOLO_KEY = "sk-ant-solo"
@@ -37,19 +37,10 @@ SERVER_ERROR = {"type": "error", "error": {"type": "api_error", "message": "Inte
 RATE_LIMITED = {"type": "error", "error": {"type": "rate_limit_error", "message": "Too many requests"}}
 
 
-@pytest.fixture(scope="module")
-def upstream_b_process(tmp_path_factory, running):
-    with extra_upstream(tmp_path_factory.mktemp("upstream-b"), running, "fake upstream B") as process:
-        yield process
-
-
 @pytest.fixture
 def fallback(upstream_b_process):
     """Fake upstream B, where the fallbacks are: nothing queued, no requests recorded."""
-    client = upstream_b_process.client
-    client.reset()
-    yield client
-    client.reset()
+    yield from fresh(upstream_b_process)
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +164,7 @@ def test_a_429_on_the_only_key_falls_back_until_retry_after_has_passed(routed, u
     fallback.reply_json(B_MESSAGES, message_json("again from the fallback", "claude-fallback"))
     exchange = post(routed.url + "/v1/messages", ask("claude-solo"))
     assert exchange.status == 200
-    notice = assert_switched(exchange, "claude-solo", "claude-b", 503, 1)
+    notice = assert_switched(exchange, "claude-solo", "claude-b", 429, 1)
     assert "resting" in notice["reason"]
     assert len(upstream.requests()) == 1
 

@@ -31,7 +31,7 @@ from google.genai import errors, types
 from tests.helpers import recorded, recorded_json
 
 from .checks import completed_response
-from .servers import SDK_OPTIONS, start_fake_upstream
+from .servers import SDK_OPTIONS, fresh
 
 LEAD_KEY, SPARE_KEY = "sk-lead-upstream", "sk-spare-upstream"
 ASK = "What is the largest city in my country?"
@@ -106,26 +106,14 @@ def routing_config(lead_url: str, spare_url: str) -> dict:
     return {"upstreams": upstreams, "models": models}
 
 
-@pytest.fixture(scope="module")
-def spare_process(tmp_path_factory, running):
-    process = start_fake_upstream(tmp_path_factory.mktemp("spare-upstream"))
-    running["spare fake upstream"] = process
-    yield process
-    del running["spare fake upstream"]
-    process.stop()
-
-
 @pytest.fixture
-def spare(spare_process):
-    client = spare_process.client
-    client.reset()
-    yield client
-    client.reset()
+def spare(upstream_b_process):
+    yield from fresh(upstream_b_process)
 
 
 @pytest.fixture(scope="module")
-def routed(start_server, upstream_process, spare_process):
-    return start_server(**routing_config(upstream_process.client.url, spare_process.client.url))
+def routed(start_server, upstream_process, upstream_b_process):
+    return start_server(**routing_config(upstream_process.client.url, upstream_b_process.client.url))
 
 
 # -- what each SDK call shows its user ---------------------------------------------------------------
