@@ -12,6 +12,7 @@ import os
 import uuid
 
 from flask import Response
+from requests.structures import CaseInsensitiveDict
 
 from . import compaction, ir
 from .access import AccessGuard, Incoming
@@ -22,7 +23,7 @@ from .errors import GatewayError
 from .headers import credential_headers, factory_headers, standard_headers
 from .logs import dev_dump
 from .policy import Policy, Route
-from .relay import (SSE_TYPE, converted_stream, decode_stream, passthrough_stream, relayed_headers,
+from .relay import (SSE_TYPE, converted_stream, decode_stream, opening_error, passthrough_stream, relayed_headers,
                     stream_response, with_heartbeats)
 from .reasoning_memory import ReasoningMemory
 from .routing import Router
@@ -118,7 +119,23 @@ class Gateway:
             except GatewayError:
                 upstream.close()
                 raise
+            self._refuse_opening_error(route, upstream)
         return upstream
+
+    def _refuse_opening_error(self, route: Route, upstream: UpstreamResponse):
+        """A stream whose first event is a retryable error (Anthropic sends ``overloaded_error`` after a 200)
+        is a failed attempt like an error status: nothing has gone to the client yet."""
+        if not upstream.is_event_stream:
+            return
+        opened = opening_error(BY_NAME[route.dialect], upstream.first_bytes)
+        if opened is None or opened[0].status not in self.settings.retry_statuses:
+            return  # relayed as it is: a client error event is the client's
+        error, data = opened
+        upstream.close()
+        headers = CaseInsensitiveDict(upstream.headers)
+        headers["content-type"] = "application/json"  # the event's data: the dialect's error body, if relayed
+        raise UpstreamFailed(error.status, error.message, upstream=route.upstream, raw=data.encode(),
+                             headers=headers, dialect=route.dialect)
 
     # -- the one decision: relay or convert ---------------------------------
 

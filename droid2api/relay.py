@@ -20,6 +20,7 @@ from .errors import GatewayError
 from .logs import DEV_BODY_LIMIT, dev_dump
 from .sse import SSEDecoder
 from .upstream import UpstreamBroken
+from .wire import loads_or_none
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,26 @@ def _judge(events: list, is_final_event, last_data: str) -> tuple:
         if is_final_event(name, data):
             return True, last_data
     return False, last_data
+
+
+def opening_error(dialect, first: bytes):
+    """(the IR error, its event's data) when an upstream stream's first bytes hold the dialect's error event
+    before any content (Anthropic's ``overloaded_error`` after a 200, a Chat or Gemini chunk that is an
+    error body); else None. Only an event whose data is the dialect's own error body counts, never a
+    decoder's complaint about a shape: that is for the real decoding to report, once the stream is kept.
+    """
+    decoder = dialect.StreamDecoder()
+    for name, data in SSEDecoder().feed(first):
+        try:
+            decoded = decoder.feed(name, data)
+        except GatewayError:
+            return None
+        for event in decoded:
+            if isinstance(event, ir.StreamError) and dialect.is_error_body(loads_or_none(data)):
+                return event, data
+            if not isinstance(event, ir.Start):
+                return None  # content came first (or a complaint): the answer has begun
+    return None
 
 
 def decode_stream(upstream, decoder):

@@ -82,6 +82,11 @@ class UpstreamResponse:
         return self.headers.get("content-type", "")
 
     @property
+    def first_bytes(self) -> bytes:
+        """What ``prime`` read (b"" before it or after the body has been iterated)."""
+        return self._first or b""
+
+    @property
     def is_event_stream(self) -> bool:
         return self.content_type.startswith("text/event-stream")
 
