@@ -8,6 +8,7 @@ credential; an access key is never treated as one, so it never travels on.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -35,25 +36,37 @@ def presented_keys(headers, args) -> list:
 
 
 class AccessGuard:
+    """The configured client keys (config.ClientKey: a name and the key's SHA-256, never the key itself)."""
+
     def __init__(self, access_keys: list):
-        self._keys = [k.encode() for k in access_keys]
+        self._keys = list(access_keys)
 
     @property
     def enabled(self) -> bool:
         return bool(self._keys)
 
+    def match(self, value: str):
+        """The ClientKey ``value`` is, or None."""
+        digest = hashlib.sha256(value.encode()).hexdigest().encode()
+        found = None
+        for key in self._keys:  # every key compared, none skipped, so timing reveals nothing
+            if hmac.compare_digest(digest, key.sha256.encode()):
+                found = key
+        return found
+
     def is_access_key(self, value: str) -> bool:
-        candidate = value.encode()
-        # Compare against every key, without stopping early, so timing reveals nothing.
-        matches = [hmac.compare_digest(candidate, key) for key in self._keys]
-        return any(matches)
+        return self.match(value) is not None
 
     def check(self, keys: list):
+        """The ClientKey among ``keys`` (None when no access keys are configured); 401 when there is none."""
         if not self._keys:
-            return
-        if not any([self.is_access_key(k) for k in keys]):
+            return None
+        matched = [self.match(k) for k in keys]
+        found = next((key for key in matched if key is not None), None)
+        if found is None:
             raise GatewayError(401, "missing or invalid access key: send one of the gateway's access keys as "
                                     "Authorization: Bearer, x-api-key, x-goog-api-key or ?key=")
+        return found
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ startup with one line naming the file, the field path and what is wrong.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -54,6 +55,26 @@ class UpstreamConfig:
 
 
 @dataclass
+class ClientKey:
+    """One access key: its name (what logs, metrics and usage show), the SHA-256 of the key (the key itself
+    is not kept), and what it may use."""
+
+    name: str
+    sha256: str
+    models: list | None = None  # model ids or globs; None: every model
+    rpm: int | None = None
+    tpm: int | None = None
+    daily_tokens: int | None = None
+    admin: bool = False
+
+    @classmethod
+    def plain(cls, key: str) -> "ClientKey":
+        """A key given as a plain string: no limits, named by its fingerprint."""
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return cls(name=f"key-{digest[:8]}", sha256=digest)
+
+
+@dataclass
 class ModelConfig:
     id: str
     type: str
@@ -84,7 +105,10 @@ class Settings:
     proxies: list = field(default_factory=list)
     models: list = field(default_factory=list)
     upstreams: dict = field(default_factory=dict)
-    access_keys: list = field(default_factory=list)
+    access_keys: list = field(default_factory=list)  # ClientKey entries
+    redis_url: str | None = None  # shared state in Redis, for several hosts (store/redis_store.py)
+    log_format: str = "plain"  # or "json": one object per request
+    metrics_public: bool = False  # /metrics without an access key from anywhere, not only from loopback
     dev_mode: bool = False
     user_agent: str = DEFAULT_USER_AGENT
     system_prompt: str = ""
@@ -180,8 +204,9 @@ def _settings(data: dict, label: str, environ) -> Settings:
     for model in models:
         if model.upstream is None and model.type not in endpoints:
             log.warning("%s: model %r has type %r but no endpoint of that name", label, model.id, model.type)
-    access_keys = list(data["access_keys"])
-    access_keys += [k.strip() for k in environ.get("DROID2API_ACCESS_KEYS", "").split(",") if k.strip()]
+    access_keys = [_client_key(entry) for entry in data["access_keys"]]
+    access_keys += [ClientKey.plain(k.strip()) for k in environ.get("DROID2API_ACCESS_KEYS", "").split(",")
+                    if k.strip()]
     return Settings(
         path=label,
         port=_env_int(environ, "PORT", data["port"], 65535, "a port number (1-65535)"),
@@ -213,7 +238,18 @@ def _settings(data: dict, label: str, environ) -> Settings:
         breaker_cooldown=data["breaker_cooldown"],
         breaker_max_cooldown=data["breaker_max_cooldown"],
         rate_limit_rest=data["rate_limit_rest"],
+        redis_url=environ.get("DROID2API_REDIS_URL") or data.get("redis_url"),
+        log_format=data["log_format"],
+        metrics_public=data["metrics_public"],
     )
+
+
+def _client_key(entry: dict) -> ClientKey:
+    if "name" not in entry:
+        return ClientKey.plain(entry["key"])
+    digest = entry.get("key_sha256") or hashlib.sha256(entry["key"].encode()).hexdigest()
+    return ClientKey(name=entry["name"], sha256=digest, models=entry.get("models"), rpm=entry.get("rpm"),
+                     tpm=entry.get("tpm"), daily_tokens=entry.get("daily_tokens"), admin=entry["admin"])
 
 
 def _env_int(environ, name: str, default: int, maximum: int | None, what: str) -> int:

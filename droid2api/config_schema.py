@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from .reasoning import LEVELS as REASONING_LEVELS
 
@@ -85,6 +85,40 @@ class UpstreamSchema(_Strict):
             raise ValidationError(f"set one of {', '.join(KEY_SOURCES)}, not {' and '.join(sources)}", sources[1])
 
 
+class AccessKeySchema(Schema):
+    """A named client key: who it is, what it may use, and how much."""
+
+    class Meta:
+        unknown = RAISE  # a misspelt limit ("rmp") must not silently mean "no limit"
+
+    name = _str(required=True)
+    key = _str()
+    key_sha256 = fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$", error="must be 64 lower-case hex digits"))
+    models = fields.List(_str())  # model ids or glob patterns; absent: every model
+    rpm = _count()
+    tpm = _count()
+    daily_tokens = _count()
+    admin = fields.Boolean(load_default=False)
+
+    @validates_schema
+    def _one_key(self, data, **kwargs):
+        if ("key" in data) == ("key_sha256" in data):
+            raise ValidationError("set key or key_sha256 (one of the two)", "key")
+
+
+class AccessKeyField(fields.Field):
+    """An ``access_keys`` entry: a plain key (the original form) or an AccessKeySchema object."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            if not value:
+                raise ValidationError("must not be empty")
+            return {"key": value}
+        if isinstance(value, dict):
+            return AccessKeySchema().load(value)
+        raise ValidationError("must be a key (a string) or an object with name and key")
+
+
 class ModelSchema(_Strict):
     id = _str(required=True)
     name = fields.String()
@@ -115,7 +149,12 @@ class ConfigSchema(_Strict):
     proxies = fields.List(fields.Nested(ProxySchema), load_default=list)
     models = fields.List(fields.Nested(ModelSchema), load_default=list)
     upstreams = fields.List(fields.Nested(UpstreamSchema), load_default=list)
-    access_keys = fields.List(_str(), load_default=list)
+    access_keys = fields.List(AccessKeyField(), load_default=list)
+    redis_url = fields.String(validate=validate.Regexp(r"^(redis|rediss|unix)://", error="must be a redis://, "
+                                                       "rediss:// or unix:// URL"))
+    log_format = fields.String(load_default="plain", validate=validate.OneOf(("plain", "json"),
+                                                                             error="must be one of {choices}"))
+    metrics_public = fields.Boolean(load_default=False)
     dev_mode = fields.Boolean(load_default=False)
     user_agent = _str(load_default=DEFAULT_USER_AGENT)
     system_prompt = fields.String(load_default="")
@@ -160,6 +199,11 @@ class ConfigSchema(_Strict):
                 raise ValidationError({"models": {i: {"type": [
                     f"is {model['type']!r} but upstream {upstream['name']!r} has type {upstream['type']!r}"]}}})
         self._fallbacks_exist(data, seen)
+        names = set()
+        for i, entry in enumerate(data.get("access_keys", [])):
+            if "name" in entry and entry["name"] in names:
+                raise ValidationError({"access_keys": {i: {"name": [f"duplicate key name {entry['name']!r}"]}}})
+            names.add(entry.get("name"))
 
     @staticmethod
     def _fallbacks_exist(data, model_ids: set):

@@ -3,12 +3,15 @@ and an access key never travelling upstream."""
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 
 import pytest
 import responses
 
 from droid2api import access
+from droid2api.config import ClientKey
 
 from .helpers import app_for, base_config
 
@@ -133,11 +136,12 @@ def test_keys_are_compared_in_constant_time(monkeypatch):
         return a == b
 
     monkeypatch.setattr(access.hmac, "compare_digest", spy)
-    guard = access.AccessGuard(["first", "second"])
+    guard = access.AccessGuard([ClientKey.plain("first"), ClientKey.plain("second")])
     assert guard.is_access_key("first")
     assert not guard.is_access_key("other")
-    # Every configured key is compared, also after a match, so timing tells nothing.
-    assert compared == [(b"first", b"first"), (b"first", b"second"), (b"other", b"first"), (b"other", b"second")]
+    # Every configured key is compared (as SHA-256 digests: the keys are not kept), also after a match.
+    first, second, other = (hashlib.sha256(k).hexdigest().encode() for k in (b"first", b"second", b"other"))
+    assert compared == [(first, first), (first, second), (other, first), (other, second)]
 
 
 def test_non_ascii_keys_are_rejected_not_crashed_on():

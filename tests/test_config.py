@@ -3,6 +3,8 @@ extensions, and the one-line error that stops startup (also through the real com
 
 from __future__ import annotations
 
+import hashlib
+
 import importlib.util
 import json
 import logging
@@ -15,7 +17,7 @@ import pytest
 import responses
 
 from droid2api.app import create_app
-from droid2api.config import ConfigError, load_settings, parse_settings
+from droid2api.config import ClientKey, ConfigError, load_settings, parse_settings
 from droid2api.server import gunicorn_settings
 
 from .helpers import base_config
@@ -139,7 +141,34 @@ def test_invalid_worker_count_env_is_a_one_line_error():
 
 def test_access_keys_come_from_config_and_env():
     settings = load(base_config(access_keys=["from-file"]), {"DROID2API_ACCESS_KEYS": " a , ,b "})
-    assert settings.access_keys == ["from-file", "a", "b"]
+    assert settings.access_keys == [ClientKey.plain("from-file"), ClientKey.plain("a"), ClientKey.plain("b")]
+    assert settings.access_keys[0].name == "key-" + hashlib.sha256(b"from-file").hexdigest()[:8]
+
+
+def test_access_keys_may_be_named_objects_with_limits():
+    settings = load(base_config(access_keys=[
+        "plain-key",
+        {"name": "alice", "key": "sk-alice", "models": ["claude-*"], "rpm": 10, "tpm": 1000, "daily_tokens": 5000},
+        {"name": "ops", "key_sha256": hashlib.sha256(b"sk-ops").hexdigest(), "admin": True},
+    ]), {})
+    alice, ops = settings.access_keys[1:]
+    assert (alice.name, alice.models, alice.rpm, alice.tpm, alice.daily_tokens, alice.admin) == \
+        ("alice", ["claude-*"], 10, 1000, 5000, False)
+    assert alice.sha256 == hashlib.sha256(b"sk-alice").hexdigest() and "sk-alice" not in repr(alice)
+    assert ops.admin and ops.sha256 == hashlib.sha256(b"sk-ops").hexdigest()
+
+
+@pytest.mark.parametrize("entry, problem", [
+    ({"name": "a"}, "access_keys[0].key: set key or key_sha256"),
+    ({"name": "a", "key": "k", "rmp": 5}, "access_keys[0].rmp: unknown field"),
+    ({"name": "a", "key_sha256": "abc"}, "access_keys[0].key_sha256: must be 64 lower-case hex digits"),
+    ({"name": "a", "key": "k", "rpm": 0}, "access_keys[0].rpm: must be a positive integer"),
+    (7, "access_keys[0]: must be a key (a string) or an object with name and key"),
+])
+def test_a_bad_key_object_is_one_line_naming_it(entry, problem):
+    with pytest.raises(ConfigError) as raised:
+        load(base_config(access_keys=[entry]), {})
+    assert problem in str(raised.value)
 
 
 # -- one line naming the file, the field path and the problem -----------------------------------
