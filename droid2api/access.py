@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from .errors import GatewayError
+from .record import ENV_RECORD
 
 KEY_HEADERS = ("x-api-key", "x-goog-api-key")
+ENV_CLIENT = "droid2api.client"  # the config.ClientKey a request authenticated with (None: no access keys)
 
 
 def presented_keys(headers, args) -> list:
@@ -76,6 +78,11 @@ class Incoming:
     headers: dict  # lower-case names
     client_key: str | None  # the client's own upstream credential, if it sent one
     query: str  # the query string without ``key``
+    record: object = None  # the request's record.RequestRecord, told the tokens the upstream reports
+
+    def add_usage(self, usage):
+        if self.record is not None:
+            self.record.add_usage(usage)
 
     @classmethod
     def from_request(cls, request, guard: AccessGuard) -> "Incoming":
@@ -88,4 +95,4 @@ class Incoming:
         # An access key belongs to the gateway, wherever the client put it: it never goes upstream.
         client_key = next((key for key in candidates if not guard.is_access_key(key)), None)
         query = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "key"])
-        return cls(headers, client_key, query)
+        return cls(headers, client_key, query, request.environ.get(ENV_RECORD))

@@ -9,7 +9,8 @@ from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import disconnect, logs
-from .access import presented_keys
+from .access import ENV_CLIENT, presented_keys
+from .access_log import AccessLog
 from .blueprints import ANTHROPIC_PREFIXES, chat, messages, meta, responses
 from .blueprints import gemini as gemini_routes
 from .blueprints.meta import wants_anthropic_shape, wants_gemini_shape
@@ -17,6 +18,7 @@ from .config import Settings, load_settings
 from .dialects import FRONTS, anthropic, gemini, openai_chat
 from .errors import GatewayError
 from .gateway import Gateway
+from .record import current as current_record
 from .wire import dumps, too_deep
 
 log = logging.getLogger(__name__)
@@ -27,7 +29,7 @@ OPEN_PATHS = ("/health",)  # answered without an access key
 def create_app(settings: Settings | None = None, environ=os.environ) -> Flask:
     if settings is None:
         settings = load_settings(environ)
-    logs.configure(settings.dev_mode)
+    logs.configure(settings.dev_mode, settings.log_format)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = int(settings.max_body_mb * 1024 * 1024)
     gateway = Gateway(settings, environ)
@@ -42,7 +44,11 @@ def create_app(settings: Settings | None = None, environ=os.environ) -> Flask:
     @app.before_request
     def require_access_key():
         if request.path not in OPEN_PATHS:
-            gateway.guard.check(presented_keys(request.headers, request.args))
+            client = gateway.guard.check(presented_keys(request.headers, request.args))
+            request.environ[ENV_CLIENT] = client
+            record = current_record(request.environ)
+            if record is not None and client is not None:
+                record.client = client.name
 
     app.register_error_handler(GatewayError, render_error)
     app.register_error_handler(HTTPException, lambda e: render_error(GatewayError(e.code or 500, e.description)))
@@ -53,7 +59,8 @@ def create_app(settings: Settings | None = None, environ=os.environ) -> Flask:
     app.register_error_handler(Exception, render_unexpected)
 
     gateway.credentials.startup()
-    app.wsgi_app = logs.AccessLog(disconnect.ClientWatch(app.wsgi_app))  # the access log stays outermost
+    # The access log stays outermost: it times the whole request and sees the 499 of a client that left.
+    app.wsgi_app = AccessLog(disconnect.ClientWatch(app.wsgi_app), settings.log_format, gateway.sinks)
     return app
 
 

@@ -36,11 +36,11 @@ import socket
 import sys
 from contextlib import contextmanager
 
+from .access_log import ENV_STATUS  # set to "499" when the client went away: the access log reports it
+
 log = logging.getLogger(__name__)
 
 ENV_WATCH = "droid2api.client_watch"
-# Set to "499" when the client went away; the access log reports it as the request's status.
-ENV_STATUS = "droid2api.status"
 GONE_STATUS = "499 Client Closed Request"
 
 _current = contextvars.ContextVar("droid2api_client_watch", default=None)  # per greenlet under gevent

@@ -23,8 +23,8 @@ from .errors import GatewayError
 from .headers import credential_headers, factory_headers, standard_headers
 from .logs import dev_dump
 from .policy import Policy, Route
-from .relay import (SSE_TYPE, converted_stream, decode_stream, opening_error, passthrough_stream, relayed_headers,
-                    stream_response, with_heartbeats)
+from .relay import (SSE_TYPE, converted_stream, decode_stream, note_usage, opening_error, passthrough_stream,
+                    relayed_headers, stream_response, with_heartbeats)
 from .reasoning_memory import ReasoningMemory
 from .routing import Router
 from .routing.affinity import conversation_key
@@ -50,6 +50,7 @@ class Gateway:
         self.responses = StoredResponses(store)
         self.reasoning = ReasoningMemory(store)
         self.router = Router(settings, self.policy, self.credentials, store, environ)
+        self.sinks = []  # called with each finished RequestRecord (access_log.py): metrics, usage
 
     # -- routing: the candidates of a request, tried in turn ------------------
 
@@ -208,10 +209,12 @@ class Gateway:
         upstream = self.send(route, url, body, incoming, stream, forward_query=route.dialect != ir.Dialect.GEMINI)
         headers = relayed_headers(upstream.headers)
         if upstream.is_event_stream:
-            chunks = passthrough_stream(upstream, dialect, self.settings.dev_mode)
+            chunks = passthrough_stream(upstream, dialect, self.settings.dev_mode, incoming.add_usage)
             return stream_response(chunks, headers, upstream.status, upstream.content_type)
         raw = upstream.read()
         dev_dump(f"<- {route.upstream} body", None, raw)
+        if not count_tokens:
+            note_usage(dialect, loads_or_none(raw), incoming.add_usage)
         return Response(raw, status=upstream.status, headers=headers,
                         content_type=upstream.content_type or "application/json")
 
@@ -253,9 +256,11 @@ class Gateway:
         """A converted request's whole answer in the IR (the gateway's own calls: compaction)."""
         upstream, events = self.ask(route, request, incoming)
         try:
-            return _accumulate(events)
+            response = _accumulate(events)
         finally:
             upstream.close()
+        incoming.add_usage(response.usage)
+        return response
 
     def convert(self, front, route: Route, request: ir.Request, incoming: Incoming, *,
                 response_id: str | None = None, on_complete=None, framing: dict | None = None) -> Response:
@@ -268,12 +273,13 @@ class Gateway:
             encoder = front.StreamEncoder(route.requested, request, **(framing or {}))
             if hasattr(encoder, "ping") and upstream.is_event_stream:  # the front has a keep-alive event
                 events = with_heartbeats(events, self.settings.ping_interval)
-            chunks = converted_stream(upstream, events, encoder, on_complete)
+            chunks = converted_stream(upstream, events, encoder, on_complete, incoming.add_usage)
             return stream_response(chunks, headers, content_type=getattr(encoder, "content_type", SSE_TYPE))
         try:
             response = _accumulate(events)
         finally:
             upstream.close()
+        incoming.add_usage(response.usage)
         answer = front.encode_response(response, route.requested, request)
         if on_complete is not None:
             on_complete(answer)

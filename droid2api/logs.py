@@ -1,7 +1,9 @@
-"""Logging: one access line per request, and dev-mode dumps with every credential redacted."""
+"""Logging: the format (plain lines, or one JSON object per line), and dev-mode dumps with every credential
+redacted. The per-request line itself is written by access_log.py."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -20,18 +22,19 @@ _SECRET_FIELDS = re.compile(r'("(?:access_token|refresh_token|api_key|apiKey|id_
 _KEY_PARAM = re.compile(r"([?&]key=)[^&\s]*")
 DEV_BODY_LIMIT = 64 * 1024
 
-# Set by views on the WSGI environ, read by AccessLog once the response is done.
-ENV_MODEL = "droid2api.model"
-ENV_UPSTREAM = "droid2api.upstream"
-ENV_STATUS = "droid2api.status"  # set when a response ended otherwise than it began ("499": the client left)
 
 
-def configure(dev_mode: bool):
+def configure(dev_mode: bool, log_format: str = "plain"):
     root = logging.getLogger()
-    if not root.handlers:
+    ours = [handler for handler in root.handlers if getattr(handler, "droid2api", False)]
+    if not root.handlers:  # a host that set up logging itself (a test runner, an embedding app) keeps its own
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.droid2api = True
         root.addHandler(handler)
+        ours = [handler]
+    for handler in ours:
+        handler.setFormatter(JsonFormatter() if log_format == "json" else
+                             logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.setLevel(logging.INFO)
     logging.getLogger("droid2api").setLevel(logging.DEBUG if dev_mode else logging.INFO)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
@@ -71,48 +74,21 @@ def dev_dump(title: str, headers=None, body: bytes | None = None, *, secret_head
     dev_log.debug("\n".join(lines))
 
 
-class AccessLog:
-    """WSGI middleware: one line per request, written when the last byte has been sent."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: a request's record as it is (``extra={"request": ...}``), any other line as
+    time, level, logger and message."""
 
-    def __init__(self, app):
-        self.app = app
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+                 "level": record.levelname.lower(), "logger": record.name}
+        request = getattr(record, "request", None)
+        if isinstance(request, dict):
+            entry.update(request)
+        else:
+            entry["message"] = record.getMessage()
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, separators=(",", ":"), default=str)
 
-    def __call__(self, environ, start_response):
-        started = time.perf_counter()
-        status = []
-
-        def capture(status_line, headers, exc_info=None):
-            status.append(status_line.split(" ", 1)[0])
-            return start_response(status_line, headers, exc_info)
-
-        body = self.app(environ, capture)
-        return _CountingBody(body, environ, status, started)
-
-
-class _CountingBody:
-    __slots__ = ("_body", "_environ", "_status", "_started", "_bytes")
-
-    def __init__(self, body, environ, status, started):
-        self._body = body
-        self._environ = environ
-        self._status = status
-        self._started = started
-        self._bytes = 0
-
-    def __iter__(self):
-        for chunk in self._body:
-            self._bytes += len(chunk)
-            yield chunk
-
-    def close(self):
-        try:
-            close = getattr(self._body, "close", None)
-            if close is not None:
-                close()
-        finally:
-            environ = self._environ
-            log.info("%s %s model=%s upstream=%s status=%s %.1fms %dB",
-                     environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"),
-                     environ.get(ENV_MODEL, "-"), environ.get(ENV_UPSTREAM, "-"),
-                     environ.get(ENV_STATUS) or (self._status[0] if self._status else "-"),
-                     (time.perf_counter() - self._started) * 1000, self._bytes)
+    def formatTime(self, record, datefmt=None):  # UTC, whatever the host's zone
+        return time.strftime(datefmt, time.gmtime(record.created))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 
 from flask import Response
@@ -51,12 +52,13 @@ def stream_response(chunks, headers: dict, status: int = 200, content_type: str 
     return response
 
 
-def passthrough_stream(upstream, dialect, dev: bool):
+def passthrough_stream(upstream, dialect, dev: bool, on_usage=None):
     """Relay an upstream event stream byte for byte; append an error event if it breaks off.
 
     Each chunk is yielded as it arrives, unchanged; a copy goes through the SSE
     decoder beside it, and the dialect's ``is_final_event`` judges each event
-    until one ends the stream. Deciding on events, not byte patterns, lets a
+    until one ends the stream, and ``on_usage`` hears the usage events report.
+    Deciding on events, not byte patterns, lets a
     stream end the ways real servers end it (a Chat finish_reason without
     ``[DONE]``, Responses events without ``event:`` lines). A stream that ends
     without its final event was cut short, even if the connection closed
@@ -70,12 +72,12 @@ def passthrough_stream(upstream, dialect, dev: bool):
     try:
         for chunk in upstream.iter_bytes():
             if not finished:
-                finished, last_data = _judge(events.feed(chunk), is_final_event, last_data)
+                finished, last_data = _judge(events.feed(chunk), is_final_event, last_data, dialect, on_usage)
             if seen is not None and len(seen) < DEV_BODY_LIMIT:
                 seen += chunk
             yield chunk
         if not finished:  # an upstream may leave its last event without the blank line that ends it
-            finished, last_data = _judge(events.close(), is_final_event, last_data)
+            finished, last_data = _judge(events.close(), is_final_event, last_data, dialect, on_usage)
         if not finished:
             upstream.broken = True
             raise UpstreamBroken(502, f"upstream {upstream.name} ended its stream before the final event")
@@ -88,13 +90,34 @@ def passthrough_stream(upstream, dialect, dev: bool):
             dev_dump(f"<- {upstream.name} stream (relayed)", None, bytes(seen))
 
 
-def _judge(events: list, is_final_event, last_data: str) -> tuple:
-    """(whether one of ``events`` ends the stream, the data of the last one looked at)."""
+def _judge(events: list, is_final_event, last_data: str, dialect=None, on_usage=None) -> tuple:
+    """(whether one of ``events`` ends the stream, the data of the last one looked at); usage goes to
+    ``on_usage`` on the way."""
     for name, data in events:
         last_data = data
+        if on_usage is not None and _USAGE.search(data):
+            note_usage(dialect, loads_or_none(data), on_usage)
         if is_final_event(name, data):
             return True, last_data
     return False, last_data
+
+
+# An event worth parsing for its usage (most carry none, or "usage": null).
+_USAGE = re.compile(r'"usage(?:Metadata)?"\s*:\s*\{')
+
+
+def note_usage(dialect, payload, on_usage):
+    """Tell ``on_usage`` what a relayed answer or event says it used; an unreadable report is no error of
+    the client's or the relay's, only a gap in the accounting."""
+    if not isinstance(payload, (dict, list)):
+        return
+    try:
+        usage = dialect.usage_of(payload)
+    except (GatewayError, ValueError, TypeError, AttributeError, KeyError) as e:
+        log.debug("unreadable usage from a %s upstream: %s", dialect.NAME, e)
+        return
+    if usage is not None:
+        on_usage(usage)
 
 
 def opening_error(dialect, first: bytes):
@@ -187,7 +210,7 @@ def _hand_over(handoff: queue.Queue, stopped: threading.Event, item):
             continue
 
 
-def converted_stream(upstream, events, encoder, on_complete=None):
+def converted_stream(upstream, events, encoder, on_complete=None, on_usage=None):
     """Encode IR events for the client; a failure anywhere becomes the client's error event.
 
     A None among the events means the upstream has been silent for a while:
@@ -199,6 +222,8 @@ def converted_stream(upstream, events, encoder, on_complete=None):
         for event in events:
             if isinstance(event, ir.StreamError):  # the upstream's own error event: a failed attempt too
                 upstream.broken = True
+            elif isinstance(event, ir.Finish) and on_usage is not None:
+                on_usage(event.usage)
             chunk = encoder.ping() if event is None else encoder.encode(event)
             if chunk:
                 yield chunk

@@ -15,7 +15,8 @@ from droid2api.logs import redact_headers, redact_text
 from .helpers import FACTORY_ENDPOINTS, app_for, base_config
 
 ACCESS_LINE = re.compile(r"^(?P<method>[A-Z]+) (?P<path>\S+) model=(?P<model>\S+) upstream=(?P<upstream>\S+) "
-                         r"status=(?P<status>\d+|-) (?P<ms>\d+\.\d)ms (?P<bytes>\d+)B$")
+                         r"status=(?P<status>\d+|-) (?P<ms>\d+\.\d)ms (?P<bytes>\d+)B"
+                         r"(?: client=(?P<client>\S+))?(?: tokens=(?P<tokens>\d+/\d+))? id=(?P<id>\S+)$")
 MESSAGE = {"model": "claude-test", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
 
 
@@ -73,7 +74,7 @@ def test_errors_are_logged_with_their_status_and_no_query_string(access_log):
     request(http, "POST", "/v1/chat/completions?key=secret-key", json={"model": "nope"})
     lines = access_lines(access_log)
     assert [(line["path"], line["model"], line["status"]) for line in lines] == [
-        ("/v1/chat/completions", "-", "401"), ("/v1/chat/completions", "-", "404")]
+        ("/v1/chat/completions", "-", "401"), ("/v1/chat/completions", "nope", "404")]  # what was asked for
     assert "secret-key" not in access_log.text and "wrong-key" not in access_log.text
 
 
@@ -125,3 +126,54 @@ def test_dev_mode_names_what_a_conversion_could_not_carry(caplog):
                                                      "messages": [{"role": "user", "content": "hi"}]})
     assert answer.status_code == 200
     assert "conversion to anthropic loses seed" in caplog.text
+
+
+# -- request ids, tokens and the JSON format -----------------------------------------------------------
+
+ANSWER = {"id": "msg_1", "type": "message", "role": "assistant", "model": "m", "content": [],
+          "stop_reason": "end_turn", "stop_sequence": None,
+          "usage": {"input_tokens": 11, "output_tokens": 7, "cache_read_input_tokens": 5}}
+
+
+@responses.activate
+def test_the_request_id_is_the_clients_or_a_new_one_echoed_and_logged(access_log):
+    responses.post(FACTORY_ENDPOINTS["anthropic"], json=ANSWER)
+    http = app_for().test_client()
+    with http.open("/v1/messages", method="POST", json=MESSAGE, headers={"X-Request-Id": "trace-42"}) as given:
+        pass
+    with http.open("/v1/messages", method="POST", json=MESSAGE, headers={"X-Request-Id": "bad id\x01"}) as made:
+        pass
+    assert given.headers["X-Request-Id"] == "trace-42"
+    assert made.headers["X-Request-Id"].startswith("req_") and len(made.headers["X-Request-Id"]) > 20
+    ids = [line["id"] for line in access_lines(access_log)]
+    assert ids == ["trace-42", made.headers["X-Request-Id"]]
+
+
+@responses.activate
+def test_the_line_names_the_client_key_and_the_tokens_the_upstream_reported(access_log):
+    responses.post(FACTORY_ENDPOINTS["anthropic"], json=ANSWER)
+    http = app_for(base_config(access_keys=[{"name": "alice", "key": "sk-alice"}])).test_client()
+    request(http, "POST", "/v1/messages", json=MESSAGE, headers={"x-api-key": "sk-alice"})
+    [line] = access_lines(access_log)
+    assert (line["client"], line["tokens"]) == ("alice", "16/7")  # input counts the cached tokens too
+    assert "sk-alice" not in access_log.text
+
+
+def test_json_lines_carry_the_whole_record():
+    import json as jsonlib
+
+    from droid2api.logs import JsonFormatter
+    from droid2api.record import RequestRecord
+
+    record = RequestRecord("req_1", "POST", "/v1/messages", client="alice", front="anthropic", model="m",
+                           upstream="u", status=200, tokens={"input": 3, "output": 2}, ttfb_ms=1.5,
+                           duration_ms=9.0, bytes_out=120)
+    line = logging.LogRecord("droid2api.access", logging.INFO, __file__, 1, "request %s", ("req_1",), None)
+    line.request = record.as_dict()
+    entry = jsonlib.loads(JsonFormatter().format(line))
+    assert {k: entry[k] for k in ("request_id", "client", "front", "model", "upstream", "status", "tokens",
+                                  "ttfb_ms", "duration_ms", "level")} == {
+        "request_id": "req_1", "client": "alice", "front": "anthropic", "model": "m", "upstream": "u",
+        "status": 200, "tokens": {"input": 3, "output": 2}, "ttfb_ms": 1.5, "duration_ms": 9.0, "level": "info"}
+    other = logging.LogRecord("droid2api.routing", logging.WARNING, __file__, 1, "breaker %s", ("open",), None)
+    assert jsonlib.loads(JsonFormatter().format(other))["message"] == "breaker open"

@@ -9,7 +9,7 @@ from flask import current_app, request
 
 from ..access import Incoming
 from ..disconnect import watch_client
-from ..logs import ENV_MODEL, ENV_UPSTREAM
+from ..record import current as current_record
 from ..wire import parse_object
 
 
@@ -32,9 +32,11 @@ def incoming() -> Incoming:
 
 
 def note_route(route):
-    """Record model and upstream for the access log line."""
-    request.environ[ENV_MODEL] = route.model.id
-    request.environ[ENV_UPSTREAM] = route.upstream
+    """Record the upstream an attempt went to (the access log, metrics); the model that answered comes from the
+    response's x-gateway-model."""
+    record = current_record(request.environ)
+    if record is not None:
+        record.upstream = route.upstream
 
 
 def serve(front, *, count_tokens: bool = False, model: str | None = None, **url_params):
@@ -44,5 +46,16 @@ def serve(front, *, count_tokens: bool = False, model: str | None = None, **url_
     ``url_params`` are what else the URL says (Gemini: whether to stream, and how).
     """
     body = read_body()
-    return gateway().serve(front, body.get("model") if model is None else model, body, incoming(),
-                           note=note_route, count_tokens=count_tokens, **url_params)
+    requested = body.get("model") if model is None else model
+    note_request(front, requested, url_params.get("stream", body.get("stream") is True))
+    return gateway().serve(front, requested, body, incoming(), note=note_route, count_tokens=count_tokens,
+                           **url_params)
+
+
+def note_request(front, requested, stream: bool):
+    """Record what the client asked for (the access log, metrics, usage)."""
+    record = current_record(request.environ)
+    if record is not None:
+        record.front = front.NAME
+        record.requested = requested if isinstance(requested, str) else None
+        record.stream = stream

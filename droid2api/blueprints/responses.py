@@ -9,7 +9,7 @@ from flask import Blueprint, jsonify, request
 
 from ..dialects import openai_responses
 from ..errors import GatewayError
-from . import gateway, incoming, note_route, read_body, serve
+from . import gateway, incoming, note_request, note_route, read_body, serve
 
 bp = Blueprint("responses", __name__)
 bp.dialect = openai_responses
@@ -37,6 +37,7 @@ bp.add_url_rule("/v1/responses", "responses_websocket_upgrade", responses_websoc
 def compact():
     """Codex's compaction: relayed to a Responses upstream, else a summary the model itself writes."""
     body = read_body()
+    note_request(openai_responses, body.get("model"), False)
     return gateway().serve(openai_responses, body.get("model"), body, incoming(), note=note_route, compact=True)
 
 

@@ -37,7 +37,7 @@ from . import anthropic, gemini, openai_chat, openai_responses
 BY_NAME = {module.NAME: module for module in (anthropic, openai_responses, openai_chat, gemini)}
 FRONTS = (openai_chat, anthropic, openai_responses, gemini)
 
-UPSTREAM_HALF = ("NAME", "encode_request", "decode_response", "StreamDecoder", "apply_policies", "is_final_event",
+UPSTREAM_HALF = ("NAME", "encode_request", "decode_response", "StreamDecoder", "apply_policies", "is_final_event", "usage_of",
                  "error_body", "is_error_body", "stream_error", "parse_error")
 FRONT_HALF = ("decode_request", "encode_response", "StreamEncoder", "error_body", "stream_error", "model_list")
 

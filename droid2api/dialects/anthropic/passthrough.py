@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 
+from ... import ir
 from ...reasoning import reasoning_for
 from ...wire import loads_or_none
 from ..carried import unwrap
+from .response import decode_usage
 from .thinking import opens_tool_loop_without_thinking, turn_off_thinking, write_thinking
 
 log = logging.getLogger(__name__)
@@ -90,3 +92,12 @@ def prepend_system(system, prompt: str) -> list:
     if isinstance(system, list):
         return [block, *system]
     return [block, system]
+
+
+def usage_of(payload: dict) -> ir.Usage | None:
+    """The usage a relayed answer or event reports: a body's ``usage``, message_start's ``message.usage``,
+    message_delta's ``usage`` (output counted so far)."""
+    usage = payload.get("usage")
+    if payload.get("type") == "message_start" and isinstance(payload.get("message"), dict):
+        usage = payload["message"].get("usage")
+    return decode_usage(usage) if isinstance(usage, dict) else None

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from ... import ir
 from ...reasoning import reasoning_for
 from ...wire import loads_or_none
 from .request import thinking_for
+from .stream import decode_usage
 
 log = logging.getLogger(__name__)
 
@@ -64,3 +66,11 @@ def apply_policies(body: dict, route, system_prompt: str, *, count_tokens: bool 
         for loss in losses:
             log.debug("reasoning level %s for %s: %s", route.model.reasoning, route.upstream_model, loss.reason)
     return body
+
+
+def usage_of(payload) -> ir.Usage | None:
+    """The usage a relayed answer or chunk reports (``usageMetadata``: every chunk has the counts so far)."""
+    if isinstance(payload, list) and payload:  # the JSON-array framing: the last element has the totals
+        payload = payload[-1]
+    usage = payload.get("usageMetadata") if isinstance(payload, dict) else None
+    return decode_usage(usage) if isinstance(usage, dict) else None

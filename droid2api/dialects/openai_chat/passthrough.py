@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import re
 
+from ... import ir
 from ...reasoning import reasoning_for
 from ...wire import loads_or_none
 from .request import reasoning_effort
+from .response import decode_usage
 
 log = logging.getLogger(__name__)
 
@@ -58,3 +60,9 @@ def apply_policies(body: dict, route, system_prompt: str) -> dict:
         for loss in losses:
             log.debug("reasoning level %s for %s: %s", route.model.reasoning, route.upstream_model, loss.reason)
     return body
+
+
+def usage_of(payload: dict) -> ir.Usage | None:
+    """The usage a relayed answer or chunk reports (a stream's last chunk, with ``include_usage``)."""
+    usage = payload.get("usage")
+    return decode_usage(usage) if isinstance(usage, dict) else None

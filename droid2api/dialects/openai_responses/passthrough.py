@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import re
 
+from ... import ir
 from ...reasoning import reasoning_for
 from ...errors import GatewayError
 from ...validation import json_type
 from ...wire import loads_or_none
 from .request import ask_fast_tier, join_texts, reasoning_object
+from .response import usage_from
 
 log = logging.getLogger(__name__)
 
@@ -54,3 +56,10 @@ def apply_policies(body: dict, route, system_prompt: str) -> dict:
             log.debug("reasoning level %s for %s: %s", route.model.reasoning, route.upstream_model, loss.reason)
     ask_fast_tier(body, route)
     return body
+
+
+def usage_of(payload: dict) -> ir.Usage | None:
+    """The usage a relayed answer reports, or a stream's final event (``response.completed`` and its kin)."""
+    response = payload.get("response") if isinstance(payload.get("response"), dict) else payload
+    usage = response.get("usage")
+    return usage_from(usage) if isinstance(usage, dict) else None
