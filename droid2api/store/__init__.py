@@ -1,11 +1,11 @@
 """This module defines the gateway's state store: bytes kept under (namespace, key) for a while.
 
 Features that need memory across requests (stored Responses, Gemini thought
-signatures, later usage and limits) keep it here. The interface is four
-methods on bytes, so that an embedded SQLite file (``sqlite.py``, the default:
-one host, several worker processes) and Redis (several hosts) can both serve
-it. Each entry expires: after its own ``ttl``, else after the store's
-retention; an expired entry is never returned.
+signatures, routing state, usage and limits) keep it here. The interface is
+a few methods on bytes, so that an embedded SQLite file (``sqlite.py``, the
+default: one host, several worker processes) and Redis (``redis_store.py``:
+several hosts) can both serve it. Each entry expires: after its own ``ttl``,
+else after the store's retention; an expired entry is never returned.
 
 Every backend failure (a corrupt or unwritable database, a timeout) is raised
 as ``StoreError``, never as the library's own exception. Callers log it and
@@ -13,6 +13,10 @@ answer the client 503 with a clear message: the request that needed the state
 fails, the gateway keeps serving everything else. ``ValueTooLarge`` is the
 one ``StoreError`` that is the caller's own doing (a value over the per-value
 cap); catch it first if it should be answered differently.
+
+A backend may also offer ``check()``, raising StoreError when it cannot
+answer right now; /health/ready calls it where present (Redis has one: a
+server that does not answer makes the gateway unready).
 """
 
 from __future__ import annotations
@@ -150,13 +154,19 @@ class MemoryStore:
 
 
 def open_store(settings) -> Store:
-    """The store the settings configure: today the SQLite file ``store.sqlite3`` in ``data_dir``.
+    """The store the settings configure: Redis when ``redis_url`` is set (redis_store.py), else the SQLite
+    file ``store.sqlite3`` in ``data_dir``.
 
-    Nothing touches the disk until first use, so a bad data directory fails the
-    requests that need state (StoreError), not startup.
+    Nothing connects or touches the disk until first use, so an unreachable
+    Redis or a bad data directory fails the requests that need state
+    (StoreError), not startup; a malformed ``redis_url`` fails startup.
     """
+    retention = settings.store_retention_days * 86400.0
+    if getattr(settings, "redis_url", None):
+        from .redis_store import RedisStore  # redis-py is imported only when Redis is configured
+
+        return RedisStore(settings.redis_url, retention_seconds=retention)
     from .sqlite import SQLiteStore
 
-    return SQLiteStore(os.path.join(settings.data_dir, DB_FILE),
-                       retention_seconds=settings.store_retention_days * 86400.0,
+    return SQLiteStore(os.path.join(settings.data_dir, DB_FILE), retention_seconds=retention,
                        max_bytes=max(1, int(settings.store_max_mb * 1024 * 1024)))
