@@ -24,7 +24,8 @@ _ROUTING_HEADERS = {"x-gateway-attempts", "x-gateway-switched", "x-gateway-model
 class AccessLog:
     def __init__(self, app, log_format: str = "plain", sinks=()):
         self.app = app
-        self.sinks = [_json_line if log_format == "json" else _plain_line, *sinks]
+        self.line = _json_line if log_format == "json" else _plain_line
+        self.sinks = sinks  # the caller's list, as it is when each request ends (gateway.sinks)
 
     def __call__(self, environ, start_response):
         started = time.perf_counter()
@@ -40,7 +41,7 @@ class AccessLog:
             return start_response(status_line, headers, exc_info)
 
         body = self.app(environ, capture)
-        return _CountingBody(body, environ, record, started, self.sinks)
+        return _CountingBody(body, environ, record, started, [self.line, *self.sinks])
 
 
 def _note_routing(record: RequestRecord, name: str, value: str):

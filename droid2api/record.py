@@ -48,13 +48,14 @@ class RequestRecord:
         return record
 
     def add_usage(self, usage: ir.Usage | None):
-        """Take an upstream's usage report. Streams report counts that grow (Anthropic's message_delta, Gemini's
-        usageMetadata on every chunk): each kind keeps the largest count seen."""
+        """Take an upstream's usage report. A stream reports several times, each report the counts so far of
+        the kinds it names (Anthropic's message_start the input, message_delta the output; Gemini every
+        chunk, its prompt count not always the same): each kind takes its latest non-zero count."""
         if usage is None:
             return
         for kind, value in zip(TOKEN_KINDS, (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
                                              usage.cache_write_tokens, usage.reasoning_tokens)):
-            if value and value > self.tokens.get(kind, 0):
+            if value:
                 self.tokens[kind] = value
 
     @property

@@ -73,6 +73,8 @@ def passthrough_stream(upstream, dialect, dev: bool, on_usage=None):
         for chunk in upstream.iter_bytes():
             if not finished:
                 finished, last_data = _judge(events.feed(chunk), is_final_event, last_data, dialect, on_usage)
+            elif on_usage is not None:  # usage may follow the final event (Chat's include_usage chunk)
+                _judge(events.feed(chunk), _never, last_data, dialect, on_usage)
             if seen is not None and len(seen) < DEV_BODY_LIMIT:
                 seen += chunk
             yield chunk
@@ -93,13 +95,18 @@ def passthrough_stream(upstream, dialect, dev: bool, on_usage=None):
 def _judge(events: list, is_final_event, last_data: str, dialect=None, on_usage=None) -> tuple:
     """(whether one of ``events`` ends the stream, the data of the last one looked at); usage goes to
     ``on_usage`` on the way."""
+    finished = False
     for name, data in events:
-        last_data = data
         if on_usage is not None and _USAGE.search(data):
             note_usage(dialect, loads_or_none(data), on_usage)
-        if is_final_event(name, data):
-            return True, last_data
-    return False, last_data
+        if not finished:
+            last_data = data
+            finished = is_final_event(name, data)
+    return finished, last_data
+
+
+def _never(name, data) -> bool:
+    return False
 
 
 # An event worth parsing for its usage (most carry none, or "usage": null).
