@@ -76,9 +76,17 @@ def health():
 
 @bp.get("/health/ready")
 def ready():
-    """Ready when the server's credential works and at least one route can be tried now."""
+    """Ready when the state store answers (where it can be asked: Redis), the server's credential works and at
+    least one route can be tried now; else 503, with the store's failure as ``reason``."""
     gw = gateway()
     credential = gw.credentials.state()
+    check = getattr(gw.responses.store, "check", None)
+    try:
+        if check is not None:
+            check()
+    except StoreError as e:  # e.g. "state store redis://10.0.0.5:6379/0 unreachable: ping failed: ..."
+        return jsonify(status="unavailable", reason=str(e), config=gw.settings.path, models=len(gw.settings.models),
+                       routes_available=0, credential=credential, routes=[]), 503
     routes = _routes_report(gw)
     available = sum(1 for route in routes if route.get("available"))
     is_ready = credential["ready"] and (available > 0 or not routes)
