@@ -280,12 +280,27 @@ def served_by(server: GatewayServer, pid: int):
     each request, and can tell what the workers share from what each keeps to itself."""
     others = [other for other in _children(server) if other != pid]
     for other in others:
+        _wait_idle(other)
         os.kill(other, signal.SIGSTOP)
     try:
         yield
     finally:
         for other in others:
             os.kill(other, signal.SIGCONT)
+
+
+def _wait_idle(pid: int, limit: float = 2.0):
+    """Wait until worker ``pid`` sits in its event loop's wait: a worker stopped in the middle of a state store
+    write (a request's usage is written after its last byte) would hold the store's lock from every other."""
+    deadline = time.monotonic() + limit
+    idle_reads = 0
+    while time.monotonic() < deadline and idle_reads < 3:
+        try:
+            idle = Path(f"/proc/{pid}/wchan").read_text() == "do_epoll_wait"
+        except OSError:
+            return
+        idle_reads = idle_reads + 1 if idle else 0
+        time.sleep(0.005)
 
 
 def _children(server: GatewayServer) -> list:
