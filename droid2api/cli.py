@@ -1,4 +1,9 @@
-"""The ``droid2api`` command: check the config, or run the server under gunicorn with gevent workers."""
+"""The ``droid2api`` command: check the config, or run the server under gunicorn with gevent workers.
+
+The server reloads as ``gunicorn -c gunicorn.conf.py`` does: SIGHUP makes the
+master check the config again, and its workers serve the last valid one
+(droid2api/reload.py).
+"""
 
 from __future__ import annotations
 
@@ -14,9 +19,17 @@ def main(argv=None):
     parser.add_argument("--config", help="config file (default: $DROID2API_CONFIG, ./config.json, packaged default)")
     parser.add_argument("--check", action="store_true", help="validate the config and exit")
     parser.add_argument("--version", action="version", version=f"droid2api {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="{usage}")
+    usage = commands.add_parser("usage", help="print requests and tokens per access key, model and UTC day")
+    usage.add_argument("--since", metavar="YYYY-MM-DD", help="first day to show (default: the last 30 days)")
+    usage.add_argument("--key", metavar="NAME", help="only this access key's usage")
+    usage.add_argument("--config", default=argparse.SUPPRESS, help="config file, as above")
     args = parser.parse_args(argv)
     if args.config:
         os.environ["DROID2API_CONFIG"] = args.config
+    if args.command == "usage":
+        from .usage import command
+        return command(args.since, args.key)
     if args.check:
         from .config import ConfigError, load_settings
         try:
@@ -33,17 +46,18 @@ def main(argv=None):
 def _serve():
     from gunicorn.app.base import BaseApplication
 
+    from .reload import MASTER, served_settings
     from .server import gunicorn_settings
 
     class Server(BaseApplication):
-        def load_config(self):
-            for key, value in gunicorn_settings().items():
+        def load_config(self):  # in the master, at start and at every reload
+            for key, value in gunicorn_settings(served=MASTER).items():
                 if key in self.cfg.settings:  # as gunicorn.conf.py does: older gunicorns lack newer settings
                     self.cfg.set(key, value)
 
-        def load(self):
+        def load(self):  # in each worker
             from .app import create_app
-            return create_app()
+            return create_app(served_settings())
 
     Server().run()
 

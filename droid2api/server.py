@@ -1,5 +1,9 @@
 """How the server runs under gunicorn: settings shared by gunicorn.conf.py and the ``droid2api`` command.
 
+gunicorn.conf.py runs in the master at start and again at every reload
+(SIGHUP); reload.py decides what a new config does there: an invalid one
+stops the start, and is refused at a reload while the previous one serves.
+
 This module must not import requests or ssl: gunicorn loads it in the master
 process, and gevent has to patch those modules in each worker before anyone
 imports them.
@@ -10,25 +14,28 @@ from __future__ import annotations
 import os
 import sys
 
-from .config import ConfigError, load_settings
+from .reload import ServedConfig, address
 
 
-def gunicorn_settings(environ=os.environ) -> dict:
-    """gunicorn's settings from the droid2api config; an invalid config exits with its one-line reason."""
-    try:
-        settings = load_settings(environ)
-    except ConfigError as e:
-        print(f"droid2api: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
-    if not settings.access_keys:
-        if settings.bind_host in ("127.0.0.1", "localhost", "::1"):
-            print(f"droid2api: no access key is configured, so the server listens on {settings.bind_host} only; "
+def gunicorn_settings(environ=os.environ, served: ServedConfig | None = None) -> dict:
+    """gunicorn's settings from the droid2api config; an invalid config exits with its one-line reason.
+
+    ``served`` is the master's config across reloads (reload.MASTER in gunicorn.conf.py and the droid2api
+    command); without it each call is a start.
+    """
+    served = served if served is not None else ServedConfig()
+    starting = served.settings is None
+    settings = served.take(environ)
+    host = served.bind[0]
+    if not settings.access_keys and starting:
+        if host in ("127.0.0.1", "localhost", "::1"):
+            print(f"droid2api: no access key is configured, so the server listens on {host} only; "
                   f"set access_keys in the config or DROID2API_ACCESS_KEYS to serve other hosts", file=sys.stderr)
         else:
-            print(f"droid2api: WARNING: listening on {settings.bind_host} without access keys: anyone who can "
+            print(f"droid2api: WARNING: listening on {host} without access keys: anyone who can "
                   f"reach this port can use the configured credentials", file=sys.stderr)
     return {
-        "bind": [f"{settings.bind_host}:{settings.port}"],
+        "bind": [address(served.bind)],
         "worker_class": "gevent",
         "workers": settings.workers,
         "worker_connections": 1000,
@@ -41,8 +48,9 @@ def gunicorn_settings(environ=os.environ) -> dict:
         # gunicorn >= 25.1 opens a management socket at one fixed path in $HOME by default; droid2api
         # does not use it, and a second instance on the host would unlink the first one's.
         "control_socket_disable": True,
-        "on_starting": new_generation,
-        "on_reload": new_generation,
+        "on_starting": starting_hook(settings.data_dir),
+        "child_exit": worker_exited,
+        "on_reload": reload_hook(served),
     }
 
 
@@ -55,3 +63,46 @@ def new_generation(server=None):
     import uuid
 
     os.environ["DROID2API_GENERATION"] = uuid.uuid4().hex[:12]
+
+
+def reload_hook(served: ServedConfig):
+    """gunicorn's on_reload hook: a new generation, unless the reload was refused (the previous config, and
+    its parked keys, stay)."""
+
+    def on_reload(server):
+        if not served.refused:
+            new_generation(server)
+
+    return on_reload
+
+
+def starting_hook(data_dir: str):
+    """gunicorn's on_starting hook, in the master before any worker forks: a new generation, and the directory
+    the workers' metrics go to."""
+
+    def on_starting(server):
+        new_generation(server)
+        metrics_directory(data_dir)
+
+    return on_starting
+
+
+def metrics_directory(data_dir: str, environ=os.environ) -> str:
+    """Empty the directory where prometheus_client keeps each worker's metrics (multi-process mode), and name
+    it to the workers: $PROMETHEUS_MULTIPROC_DIR if set, else ``<data_dir>/prometheus``. prometheus_client
+    reads the variable when first imported: in each worker, after the fork."""
+    path = os.path.abspath(environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(data_dir, "prometheus"))
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    for name in os.listdir(path):
+        if name.endswith(".db"):  # prometheus_client's files only: a directory set by hand may hold others
+            os.remove(os.path.join(path, name))
+    environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
+
+
+def worker_exited(server, worker):
+    """gunicorn's child_exit hook: a worker's live gauges (open streams) leave the sum; its counters stay."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
