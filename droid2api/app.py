@@ -13,6 +13,7 @@ from .access import ENV_CLIENT, presented_keys
 from .access_log import AccessLog
 from .blueprints import ANTHROPIC_PREFIXES, chat, messages, meta, responses
 from .blueprints import gemini as gemini_routes
+from .blueprints import usage as usage_routes
 from .blueprints.meta import wants_anthropic_shape, wants_gemini_shape
 from .config import Settings, load_settings
 from .dialects import FRONTS, anthropic, gemini, openai_chat
@@ -34,7 +35,7 @@ def create_app(settings: Settings | None = None, environ=os.environ) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = int(settings.max_body_mb * 1024 * 1024)
     gateway = Gateway(settings, environ)
     app.extensions["droid2api"] = gateway
-    for module in (meta, chat, messages, responses, gemini_routes):
+    for module in (meta, chat, messages, responses, gemini_routes, usage_routes):
         if module.bp.dialect is not None and module.bp.dialect not in FRONTS:
             raise RuntimeError(f"{module.__name__} serves {module.bp.dialect.NAME} clients, which is not in FRONTS")
         app.register_blueprint(module.bp)

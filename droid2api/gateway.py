@@ -21,6 +21,7 @@ from .dialects import BY_NAME
 from .dialects.shape import ShapeError
 from .errors import GatewayError
 from .headers import credential_headers, factory_headers, standard_headers
+from .limits import Limits
 from .logs import dev_dump
 from .policy import Policy, Route
 from .relay import (SSE_TYPE, converted_stream, decode_stream, note_usage, opening_error, passthrough_stream,
@@ -33,6 +34,7 @@ from .store import open_store
 from .stored_responses import StoredResponses, as_items
 from .tokens import estimate_input_tokens
 from .upstream import UpstreamClient, UpstreamFailed, UpstreamResponse
+from .usage import Usage
 from .wire import dump_bytes, dumps, loads_or_none, parse_object
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,9 @@ class Gateway:
         self.responses = StoredResponses(store)
         self.reasoning = ReasoningMemory(store)
         self.router = Router(settings, self.policy, self.credentials, store, environ)
-        self.sinks = []  # called with each finished RequestRecord (access_log.py): metrics, usage
+        self.limits = Limits(settings.access_keys, self.router, store)  # models, rpm, tpm, daily_tokens per key
+        self.usage = Usage(store)  # requests and tokens per key, model and day
+        self.sinks = [self.limits.count, self.usage.record]  # called with each finished RequestRecord (access_log.py)
 
     # -- routing: the candidates of a request, tried in turn ------------------
 

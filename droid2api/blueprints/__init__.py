@@ -7,7 +7,7 @@ the dialect its errors are rendered in (``bp.dialect``).
 
 from flask import current_app, request
 
-from ..access import Incoming
+from ..access import ENV_CLIENT, Incoming
 from ..disconnect import watch_client
 from ..record import current as current_record
 from ..wire import parse_object
@@ -47,15 +47,17 @@ def serve(front, *, count_tokens: bool = False, model: str | None = None, **url_
     """
     body = read_body()
     requested = body.get("model") if model is None else model
-    note_request(front, requested, url_params.get("stream", body.get("stream") is True))
+    note_request(front, requested, url_params.get("stream", body.get("stream") is True), count_tokens=count_tokens)
     return gateway().serve(front, requested, body, incoming(), note=note_route, count_tokens=count_tokens,
                            **url_params)
 
 
-def note_request(front, requested, stream: bool):
-    """Record what the client asked for (the access log, metrics, usage)."""
+def note_request(front, requested, stream: bool, count_tokens: bool = False):
+    """Record what the client asked for (the access log, metrics, usage), then hold it to the client key's
+    model list and limits (limits.py: 403, 429)."""
     record = current_record(request.environ)
     if record is not None:
         record.front = front.NAME
         record.requested = requested if isinstance(requested, str) else None
         record.stream = stream
+    gateway().limits.admit(request.environ.get(ENV_CLIENT), requested, count_tokens=count_tokens)
