@@ -213,14 +213,22 @@ class RedisStore:
                              f"(not tried again for {DOWN_PAUSE:g} s)")
         try:
             yield self._connection()
-        except (AuthenticationError, AuthorizationError) as e:
-            raise StoreError(f"state store {self.where} refused the login: {scrubbed(e, self._secrets)}") from e
-        except (redis.ConnectionError, redis.TimeoutError) as e:
-            reason = scrubbed(e, self._secrets)
-            self._down_until, self._down_reason = time.monotonic() + DOWN_PAUSE, reason
-            raise StoreError(f"state store {self.where} unreachable: {doing} failed: {reason}") from e
         except redis.RedisError as e:
-            raise StoreError(f"state store {self.where}: {doing} failed: {scrubbed(e, self._secrets)}") from e
+            if isinstance(e, (redis.ConnectionError, redis.TimeoutError)) and \
+                    not isinstance(e, (AuthenticationError, AuthorizationError)):
+                self._down_until = time.monotonic() + DOWN_PAUSE
+                self._down_reason = scrubbed(e, self._secrets)
+            raise store_error(e, f"state store {self.where}", doing, self._secrets) from e
+
+
+def store_error(error: Exception, what: str, doing: str, secrets: list) -> StoreError:
+    """A redis-py error as the StoreError callers handle, saying ``what`` failed and how."""
+    reason = scrubbed(error, secrets)
+    if isinstance(error, (AuthenticationError, AuthorizationError)):
+        return StoreError(f"{what} refused the login: {reason}")
+    if isinstance(error, (redis.ConnectionError, redis.TimeoutError)):
+        return StoreError(f"{what} unreachable: {doing} failed: {reason}")
+    return StoreError(f"{what}: {doing} failed: {reason}")
 
 
 def _glob_escape(raw: bytes) -> bytes:
