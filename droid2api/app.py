@@ -13,18 +13,21 @@ from .access import ENV_CLIENT, presented_keys
 from .access_log import AccessLog
 from .blueprints import ANTHROPIC_PREFIXES, chat, messages, meta, responses
 from .blueprints import gemini as gemini_routes
+from .blueprints import metrics as metrics_routes
 from .blueprints import usage as usage_routes
 from .blueprints.meta import wants_anthropic_shape, wants_gemini_shape
 from .config import Settings, load_settings
 from .dialects import FRONTS, anthropic, gemini, openai_chat
 from .errors import GatewayError
 from .gateway import Gateway
+from .metrics import Metrics
 from .record import current as current_record
 from .wire import dumps, too_deep
 
 log = logging.getLogger(__name__)
 
 OPEN_PATHS = ("/health",)  # answered without an access key
+# and /metrics (metrics_routes.PATH) from loopback, or from anywhere with metrics_public
 
 
 def create_app(settings: Settings | None = None, environ=os.environ) -> Flask:
@@ -35,6 +38,9 @@ def create_app(settings: Settings | None = None, environ=os.environ) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = int(settings.max_body_mb * 1024 * 1024)
     gateway = Gateway(settings, environ)
     app.extensions["droid2api"] = gateway
+    metrics = app.extensions[metrics_routes.EXTENSION] = Metrics(settings, gateway.router)
+    gateway.sinks.append(metrics.observe)
+    app.register_blueprint(metrics_routes.bp)
     for module in (meta, chat, messages, responses, gemini_routes, usage_routes):
         if module.bp.dialect is not None and module.bp.dialect not in FRONTS:
             raise RuntimeError(f"{module.__name__} serves {module.bp.dialect.NAME} clients, which is not in FRONTS")
@@ -44,7 +50,7 @@ def create_app(settings: Settings | None = None, environ=os.environ) -> Flask:
 
     @app.before_request
     def require_access_key():
-        if request.path not in OPEN_PATHS:
+        if request.path not in OPEN_PATHS and not metrics_routes.admits_without_key(request, settings, gateway.guard):
             client = gateway.guard.check(presented_keys(request.headers, request.args))
             request.environ[ENV_CLIENT] = client
             record = current_record(request.environ)
@@ -61,7 +67,8 @@ def create_app(settings: Settings | None = None, environ=os.environ) -> Flask:
 
     gateway.credentials.startup()
     # The access log stays outermost: it times the whole request and sees the 499 of a client that left.
-    app.wsgi_app = AccessLog(disconnect.ClientWatch(app.wsgi_app), settings.log_format, gateway.sinks)
+    app.wsgi_app = AccessLog(disconnect.ClientWatch(metrics.count_streams(app.wsgi_app)), settings.log_format,
+                             gateway.sinks)
     return app
 
 

@@ -82,7 +82,11 @@ def starting_hook(data_dir: str):
 
     def on_starting(server):
         new_generation(server)
-        metrics_directory(data_dir)
+        try:
+            metrics_directory(data_dir)
+        except OSError as e:  # the gateway still serves; /metrics then shows the one worker that answers
+            print(f"droid2api: WARNING: no directory for the workers' metrics ({e}): each worker counts "
+                  f"alone", file=sys.stderr)
 
     return on_starting
 
