@@ -1,4 +1,5 @@
-"""The ``droid2api`` command: check the config, or run the server under gunicorn with gevent workers.
+"""The ``droid2api`` command: check the config, print usage per client key (``droid2api usage``), or run
+the server under gunicorn with gevent workers.
 
 The server reloads as ``gunicorn -c gunicorn.conf.py`` does: SIGHUP makes the
 master check the config again, and its workers serve the last valid one

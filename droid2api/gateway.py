@@ -45,7 +45,7 @@ class Gateway:
         self.settings = settings
         self.policy = Policy(settings)
         self.client = UpstreamClient(settings.proxies)
-        factory = factory_credential(environ, settings.auth_file, self.client.post_form)
+        factory = factory_credential(environ, settings.auth_file, self.client.post_form, redis_url=settings.redis_url)
         self.credentials = Credentials(factory, environ)
         self.guard = AccessGuard(settings.access_keys)
         store = open_store(settings)

@@ -106,10 +106,14 @@ class Limits:
         if client is None or not tokens:
             return
         now = self.clock()
-        if client.tpm:
-            self.store.increment(NAMESPACE, _key("tpm", client.name, _window(now, MINUTE)), tokens, ttl=2 * MINUTE)
-        if client.daily_tokens:
-            self.store.increment(NAMESPACE, _key("day", client.name, _window(now, DAY)), tokens, ttl=2 * DAY)
+        try:
+            if client.tpm:
+                self.store.increment(NAMESPACE, _key("tpm", client.name, _window(now, MINUTE)), tokens,
+                                     ttl=2 * MINUTE)
+            if client.daily_tokens:
+                self.store.increment(NAMESPACE, _key("day", client.name, _window(now, DAY)), tokens, ttl=2 * DAY)
+        except StoreError as e:  # the request was served; its tokens go uncounted, which the log says
+            log.warning("limits: cannot count the tokens of %s: %s", client.name, e)
 
 
 def _window(now: float, length: int) -> int:

@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import os
 import sys
 import time
 
 from .record import TOKEN_KINDS
+from .store import StoreError
+
+log = logging.getLogger(__name__)
 
 NAMESPACE = "usage"
 INDEX = "usage.index"
@@ -59,13 +63,15 @@ class Usage:
             return
         day = self.today().isoformat()
         pair = [record.client, record.model or record.requested]
-        if self.store.increment(NAMESPACE, _key(day, pair, "requests"), 1, ttl=TTL) == 1:
-            # The first request of this pair today: its index entry then lives as long as today's counters.
-            self.store.put(INDEX, json.dumps(pair), b"1", ttl=TTL)
-        for kind in TOKEN_KINDS:
-            tokens = record.tokens.get(kind, 0)
-            if tokens:
-                self.store.increment(NAMESPACE, _key(day, pair, kind), tokens, ttl=TTL)
+        amounts = {_key(day, pair, "requests"): 1}
+        amounts.update({_key(day, pair, kind): record.tokens[kind] for kind in TOKEN_KINDS if record.tokens.get(kind)})
+        try:
+            counted = self.store.increment_many(NAMESPACE, amounts, ttl=TTL)  # one transaction per request
+            if counted[_key(day, pair, "requests")] == 1:
+                # The first request of this pair today: its index entry then lives as long as today's counters.
+                self.store.put(INDEX, json.dumps(pair), b"1", ttl=TTL)
+        except StoreError as e:  # the request was served; only its accounting is lost
+            log.warning("usage: cannot count a request of %s: %s", record.client or "-", e)
 
     def rows(self, since: datetime.date | None = None, key: str | None = None) -> list:
         """One dict per day, key and model with any usage since ``since`` (default: the last 30 days), in that

@@ -81,3 +81,12 @@ def test_increment_is_atomic_across_processes(tmp_path):
         assert run.returncode == 0, err
         values += [int(v) for v in out.split()]
     assert sorted(values) == list(range(1, 451))  # every value handed out exactly once
+
+
+def test_increment_many_adds_to_several_counters_at_once(store):
+    store.increment("n", "a", 2)
+    assert store.increment_many("n", {"a": 3, "b": 1}, ttl=10) == {"a": 5, "b": 1}
+    assert store.get_many("n", ["a", "b"]) == {"a": b"5", "b": b"1"}
+    assert store.increment_many("n", {}) == {}
+    store.clock.now += 11
+    assert store.get_many("n", ["a", "b"]) == {}

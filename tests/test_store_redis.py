@@ -31,6 +31,7 @@ from .test_store import (test_default_cap_is_16_mb, test_namespaces_are_isolated
                          test_put_get_delete, test_values_are_bytes_of_any_kind, test_values_over_the_cap_are_refused)
 from .test_store_counters import (test_get_many_returns_only_live_entries_that_exist,  # noqa: F401
                                   test_increment_counts_from_zero_and_expires_with_its_ttl,
+                                  test_increment_many_adds_to_several_counters_at_once,
                                   test_increment_refuses_bad_arguments_like_put,
                                   test_items_lists_one_namespace_without_expired_entries)
 from .redis_server import free_port
@@ -66,6 +67,9 @@ class TimeScaled:
 
     def increment(self, namespace, key, amount=1, ttl=None):
         return self.inner.increment(namespace, key, amount, None if ttl is None else ttl / SCALE)
+
+    def increment_many(self, namespace, amounts, ttl=None):
+        return self.inner.increment_many(namespace, amounts, None if ttl is None else ttl / SCALE)
 
     def __getattr__(self, name):
         return getattr(self.inner, name)

@@ -28,6 +28,8 @@ ENDPOINTS = [
     "GET /health/ready",
     "GET /v1/gateway/routes",
     "POST /v1/gateway/routes/reset",
+    "GET /v1/gateway/usage",
+    "GET /metrics",
 ]
 STARTED = int(time.time())
 

@@ -108,6 +108,7 @@ class Router:
     def routes_report(self) -> list:
         """Every configured model's route with its breaker, keys and recent figures (GET /v1/gateway/routes)."""
         recent = self.stats.report()
+        entries = self.store.items(NAMESPACE)  # one read for every route's key states (a SCAN on Redis)
         report = []
         for model in self.settings.models:
             try:
@@ -124,7 +125,7 @@ class Router:
                 entry["keys"] = "the client's own"
             pooled = [k for k in keys if k.pooled]
             if pooled:
-                entry["keys"] = self.keys.states(route.upstream, pooled)
+                entry["keys"] = self.keys.states(route.upstream, pooled, entries)
             elif keys:
                 entry["keys"] = "the server's refreshing Factory token"
             entry["available"] = entry["breaker"]["state"] != "open" and not (pooled and all(

@@ -105,12 +105,13 @@ class KeyStates:
                     upstream, model, seconds, reason)
         return seconds
 
-    def states(self, upstream: str, keys: list) -> list:
-        """For /v1/gateway/routes: each pooled key's fingerprint, and where it is parked or resting."""
+    def states(self, upstream: str, keys: list, entries: dict | None = None) -> list:
+        """For /v1/gateway/routes: each pooled key's fingerprint, and where it is parked or resting.
+        ``entries`` is this namespace's ``items()`` when a report already read them."""
         now = self.clock()
         by_key = {key.fingerprint: {"fingerprint": key.fingerprint, "parked": None, "parked_for_models": {},
                                     "resting_for_models": {}} for key in keys}
-        for name, raw in self.store.items(NAMESPACE).items():
+        for name, raw in (self.store.items(NAMESPACE) if entries is None else entries).items():
             record = _json(raw)
             entry = by_key.get(record.get("fingerprint"))
             if entry is None:

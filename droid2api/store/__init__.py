@@ -62,6 +62,9 @@ class Store(Protocol):
         """Add ``amount`` to the counter at ``key`` (absent or expired: 0) atomically across processes and
         return the new value; the entry then expires after ``ttl`` (None: the store's retention)."""
 
+    def increment_many(self, namespace: str, amounts: dict, ttl: float | None = None) -> dict:
+        """``increment`` for several keys at once (key -> amount), in one transaction; key -> new value."""
+
     def close(self) -> None:
         """Release connections; a later call opens them again."""
 
@@ -148,6 +151,9 @@ class MemoryStore:
         value = counter_value(self.get(namespace, key)) + amount
         self.put(namespace, key, str(value).encode(), ttl)
         return value
+
+    def increment_many(self, namespace: str, amounts: dict, ttl: float | None = None) -> dict:
+        return {key: self.increment(namespace, key, amount, ttl) for key, amount in amounts.items()}
 
     def close(self) -> None:
         pass

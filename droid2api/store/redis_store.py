@@ -175,6 +175,25 @@ class RedisStore:
                 value = amount
         return int(value)
 
+    def increment_many(self, namespace: str, amounts: dict, ttl: float | None = None) -> dict:
+        for key in amounts:
+            check_entry(namespace, key, b"", ttl)
+        if not amounts:
+            return {}
+        ms = self._ms(ttl)
+        with self._errors("increment") as client:
+            pipe = client.pipeline(transaction=True)
+            for key, amount in amounts.items():
+                pipe.incrby(self._key(namespace, key), amount)
+                pipe.pexpire(self._key(namespace, key), ms)
+            try:
+                results = pipe.execute()
+            except redis.ResponseError as e:
+                if "not an integer" not in str(e):
+                    raise
+                return {key: self.increment(namespace, key, amount, ttl) for key, amount in amounts.items()}
+        return {key: int(value) for key, value in zip(amounts, results[::2])}
+
     def close(self) -> None:
         with self._client_lock:
             client, self._client = self._client, None

@@ -156,6 +156,21 @@ class SQLiteStore:
             conn.execute("COMMIT")
         return value
 
+    def increment_many(self, namespace: str, amounts: dict, ttl: float | None = None) -> dict:
+        for key in amounts:
+            check_entry(namespace, key, b"", ttl)
+        values = {}
+        with self._session("increment") as conn:
+            conn.execute("BEGIN IMMEDIATE")  # one transaction: one wait for the write lock, one commit
+            now = self._clock()
+            for key, amount in amounts.items():
+                row = conn.execute("SELECT value FROM entries WHERE namespace = ? AND key = ? AND expires > ?",
+                                   (namespace, key, now)).fetchone()
+                values[key] = counter_value(None if row is None else bytes(row[0])) + amount
+                self._write(conn, namespace, key, str(values[key]).encode(), ttl)
+            conn.execute("COMMIT")
+        return values
+
     def _write(self, conn, namespace: str, key: str, value: bytes, ttl: float | None):
         """Upsert one entry inside the caller's transaction, then purge and evict as needed."""
         now = self._clock()
