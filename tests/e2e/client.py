@@ -63,8 +63,8 @@ def post(url: str, body, headers: dict | None = None, *, ssl_context=None, timeo
     return Exchange(url, "POST", raw, {"content-type": "application/json", **(headers or {})}, ssl_context, timeout)
 
 
-def get(url: str, *, timeout: float = 15.0) -> Exchange:
-    return Exchange(url, "GET", None, {}, None, timeout)
+def get(url: str, *, headers: dict | None = None, timeout: float = 15.0) -> Exchange:
+    return Exchange(url, "GET", None, headers or {}, None, timeout)
 
 
 def in_pieces(raw: bytes, size: int) -> list:

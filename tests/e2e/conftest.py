@@ -68,7 +68,8 @@ def start_server(upstream_process, tmp_path_factory, running):
     def start(env: dict | None = None, **overrides):
         config = gateway_config(upstream_process.client.url, **overrides)
         server = start_gateway(config, tmp_path_factory.mktemp("gateway"), env)
-        server.access_key = (config.get("access_keys") or [None])[0]
+        first = (config.get("access_keys") or [None])[0]
+        server.access_key = first["key"] if isinstance(first, dict) else first
         started.append(server)
         running[f"gunicorn {server.url}"] = server
         return server

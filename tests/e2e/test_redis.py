@@ -152,3 +152,26 @@ def test_with_redis_stopped_the_servers_are_unready_and_only_state_requests_fail
 
 def form(received) -> dict:
     return {name: values[0] for name, values in parse_qs(received.body).items()}
+
+
+def test_a_rate_limit_and_usage_count_across_both_servers(start_server, redis, stopped_at_the_end, upstream):
+    keys = [{"name": "ops", "key": "sk-ops-shared", "admin": True},
+            {"name": "alice", "key": "sk-alice-shared", "rpm": 3}]
+    servers = [start_server(redis_url=redis.url, access_keys=keys) for _ in range(2)]
+    stopped_at_the_end += servers
+    if time.gmtime().tm_sec > 50:  # the rpm window is the UTC minute: keep all four requests inside one
+        time.sleep(61 - time.gmtime().tm_sec)
+    for i in range(3):
+        upstream.reply_json(ANTHROPIC_PATH, message_json(f"answer {i}"))
+    answers = []
+    for i in range(4):  # alternating between the two servers, as a load balancer would
+        exchange = post(servers[i % 2].url + "/v1/messages", {
+            "model": "claude-test", "max_tokens": 8, "messages": [{"role": "user", "content": f"question {i}"}]},
+            {"x-api-key": "sk-alice-shared"})
+        answers.append((exchange.status, exchange.headers.get("retry-after"), exchange.read()))
+    assert [status for status, _, _ in answers] == [200, 200, 200, 429]
+    assert 1 <= int(answers[3][1]) <= 60 and b"rate_limit_error" in answers[3][2]
+    assert len(upstream.requests(ANTHROPIC_PATH)) == 3  # the refused one never left the gateway
+    usage = get(servers[1].url + "/v1/gateway/usage", headers={"authorization": "Bearer sk-ops-shared"}).json()
+    [alice] = [row for row in usage["data"] if row["key"] == "alice"]
+    assert (alice["requests"], alice["input"], alice["output"]) == (3, 36, 9)  # 3 answers of 12 in, 3 out
