@@ -6,7 +6,8 @@ tokens its upstream reported (input, which includes the cached tokens;
 output, which includes reasoning; cache_read; cache_write; reasoning) under
 the key's name (never the key; None without access keys) and the model that
 answered, else the one asked for. The counters live in the state store
-(namespace ``usage``, one entry per day, key, model and kind, kept 400 days);
+(namespace ``usage``, one entry per day, key, model and kind, kept 400 days),
+each worker writing what it counted once a second in one transaction;
 ``usage.index`` names each (key, model) pair seen, so reading a period is one
 listing of that small namespace and one batch of reads per day, on SQLite and
 Redis alike. ``droid2api usage`` and GET /v1/gateway/usage read them back.
@@ -14,11 +15,13 @@ Redis alike. ``droid2api usage`` and GET /v1/gateway/usage read them back.
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import json
 import logging
 import os
 import sys
+import threading
 import time
 
 from .record import TOKEN_KINDS
@@ -34,6 +37,7 @@ DEFAULT_DAYS = 30  # a period without a start: today and the 29 days before
 COUNTS = ("requests", *TOKEN_KINDS)
 HEADINGS = ("day", "key", "model", "requests", "input", "output", "cache read", "cache write", "reasoning")
 _BATCH = 500  # keys per get_many
+FLUSH_EVERY = 1.0  # seconds a worker holds its counts before writing them
 
 
 def is_counted(record) -> bool:
@@ -50,9 +54,20 @@ def parse_day(text: str) -> datetime.date:
 
 
 class Usage:
-    def __init__(self, store, clock=time.time):
+    """The counters of one worker: a request's counts are added in memory, and written to the store in one
+    transaction at most every ``flush_every`` seconds (and when the process exits, and before this worker
+    reads them back). A request's own write would cost more than the rest of its bookkeeping; the price is
+    that another process sees a worker's counts up to ``flush_every`` seconds late."""
+
+    def __init__(self, store, clock=time.time, flush_every: float = FLUSH_EVERY):
         self.store = store
         self.clock = clock
+        self.flush_every = flush_every
+        self._pending = {}  # store key -> amount not yet written
+        self._new_pairs = set()  # index entries (JSON pairs) this worker has not written yet
+        self._indexed = set()  # (day, pair) this worker has written its index entry for
+        self._lock = threading.Lock()
+        self._flusher = None
 
     def today(self) -> datetime.date:
         return datetime.datetime.fromtimestamp(self.clock(), datetime.timezone.utc).date()
@@ -65,17 +80,57 @@ class Usage:
         pair = [record.client, record.model or record.requested]
         amounts = {_key(day, pair, "requests"): 1}
         amounts.update({_key(day, pair, kind): record.tokens[kind] for kind in TOKEN_KINDS if record.tokens.get(kind)})
+        with self._lock:
+            for name, amount in amounts.items():
+                self._pending[name] = self._pending.get(name, 0) + amount
+            if (day, json.dumps(pair)) not in self._indexed:
+                self._new_pairs.add((day, json.dumps(pair)))
+        self._start_flusher()
+
+    def flush(self):
+        """Write the pending counts (one transaction) and any new index entries."""
+        with self._lock:
+            pending, new_pairs = self._pending, self._new_pairs
+            self._pending, self._new_pairs = {}, set()
+        if not pending and not new_pairs:
+            return
         try:
-            counted = self.store.increment_many(NAMESPACE, amounts, ttl=TTL)  # one transaction per request
-            if counted[_key(day, pair, "requests")] == 1:
-                # The first request of this pair today: its index entry then lives as long as today's counters.
-                self.store.put(INDEX, json.dumps(pair), b"1", ttl=TTL)
-        except StoreError as e:  # the request was served; only its accounting is lost
-            log.warning("usage: cannot count a request of %s: %s", record.client or "-", e)
+            if pending:
+                self.store.increment_many(NAMESPACE, pending, ttl=TTL)
+            for day, pair in new_pairs:  # an index entry lives as long as the counters of the day it was seen
+                self.store.put(INDEX, pair, b"1", ttl=TTL)
+                self._indexed.add((day, pair))
+        except StoreError as e:  # kept for the next flush: a store that is back gets the counts late, not never
+            log.warning("usage: cannot write %d counts yet: %s", len(pending), e)
+            with self._lock:
+                for name, amount in pending.items():
+                    self._pending[name] = self._pending.get(name, 0) + amount
+                self._new_pairs |= new_pairs
+
+    def _start_flusher(self):
+        if self._flusher is not None:
+            return
+        with self._lock:
+            if self._flusher is not None:
+                return
+            # A thread, so that counts reach the store while the worker is idle; under gevent a greenlet.
+            self._flusher = threading.Thread(target=self._flush_forever, name="droid2api-usage", daemon=True)
+            self._flusher.start()
+        atexit.register(self.flush)  # a worker that stops writes what it holds
+
+    def _flush_forever(self):
+        while True:
+            time.sleep(self.flush_every)
+            try:
+                self.flush()
+            except Exception:  # never let the flusher die: the next round tries again
+                log.exception("usage: flushing the counts failed")
 
     def rows(self, since: datetime.date | None = None, key: str | None = None) -> list:
         """One dict per day, key and model with any usage since ``since`` (default: the last 30 days), in that
-        order; ``key`` keeps one key's rows."""
+        order; ``key`` keeps one key's rows. Other workers' counts of the last ``flush_every`` seconds may be
+        missing."""
+        self.flush()
         today = self.today()
         since = max(since or today - datetime.timedelta(days=DEFAULT_DAYS - 1),
                     today - datetime.timedelta(days=KEEP_DAYS))

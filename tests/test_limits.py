@@ -183,6 +183,7 @@ def test_the_counters_name_the_key_never_the_key_itself(upstream):
     http = limited_app(rpm=5, tpm=10_000, daily_tokens=100_000)
     assert ask(http, "chat")[0] == 200
     store = http.application.extensions["droid2api"].limits.store
+    http.application.extensions["droid2api"].usage.flush()
     for namespace in ("limits", "usage", "usage.index"):
         entries = store.items(namespace)
         assert entries and all("alice" in key for key in entries)

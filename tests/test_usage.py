@@ -184,6 +184,7 @@ def test_the_usage_command_prints_the_table_from_the_configs_store(tmp_path, mon
     http = usage_app(data_dir=tmp_path / "data")
     send(http, "anthropic", "anthropic__test_anthropic_tool_output.0", relayed=True)
     send(http, "anthropic", "anthropic__test_anthropic_tool_output.0", relayed=False)
+    http.application.extensions["droid2api"].usage.flush()  # what the worker's flusher does each second
     config = base_config(data_dir=str(tmp_path / "data"), access_keys=KEYS)
     (tmp_path / "config.json").write_text(json.dumps(config))
     monkeypatch.delenv("DROID2API_DATA_DIR", raising=False)
@@ -206,3 +207,32 @@ def test_the_usage_command_without_a_store_says_so(tmp_path, monkeypatch, capsys
     assert cli.main(["usage", "--config", str(tmp_path / "config.json")]) == 0
     assert "no usage recorded" in capsys.readouterr().out
     assert not (tmp_path / "none").exists()
+
+
+def test_a_worker_writes_its_counts_in_one_transaction_a_second_and_keeps_them_while_the_store_is_down():
+    from droid2api.store import MemoryStore, StoreError
+    from droid2api.usage import Usage
+    from droid2api.record import RequestRecord
+
+    class Flaky(MemoryStore):
+        down = False
+        writes = 0
+
+        def increment_many(self, namespace, amounts, ttl=None):
+            if self.down:
+                raise StoreError("down")
+            self.writes += 1
+            return super().increment_many(namespace, amounts, ttl)
+
+    store = Flaky()
+    usage = Usage(store, flush_every=3600)  # the flusher thread will not run during the test
+    for _ in range(3):
+        record = RequestRecord("r", "POST", "/v1/messages", client="alice", model="m", upstream="u")
+        record.tokens = {"input": 10, "output": 2}
+        usage.record(record)
+    assert store.items("usage") == {}  # held in memory
+    store.down = True
+    usage.flush()  # logged, kept
+    store.down = False
+    [row] = usage.rows()  # reading flushes this worker's counts first
+    assert (row["requests"], row["input"], row["output"]) == (3, 30, 6) and store.writes == 1

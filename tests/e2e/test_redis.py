@@ -172,6 +172,11 @@ def test_a_rate_limit_and_usage_count_across_both_servers(start_server, redis, s
     assert [status for status, _, _ in answers] == [200, 200, 200, 429]
     assert 1 <= int(answers[3][1]) <= 60 and b"rate_limit_error" in answers[3][2]
     assert len(upstream.requests(ANTHROPIC_PATH)) == 3  # the refused one never left the gateway
-    usage = get(servers[1].url + "/v1/gateway/usage", headers={"authorization": "Bearer sk-ops-shared"}).json()
-    [alice] = [row for row in usage["data"] if row["key"] == "alice"]
-    assert (alice["requests"], alice["input"], alice["output"]) == (3, 36, 9)  # 3 answers of 12 in, 3 out
+    deadline = time.monotonic() + WAIT_LIMIT  # each server writes its counts once a second
+    while True:
+        usage = get(servers[1].url + "/v1/gateway/usage", headers={"authorization": "Bearer sk-ops-shared"}).json()
+        alice = [row for row in usage["data"] if row["key"] == "alice"]
+        if (alice and alice[0]["requests"] == 3) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert (alice[0]["requests"], alice[0]["input"], alice[0]["output"]) == (3, 36, 9)  # 3 answers: 12 in, 3 out
