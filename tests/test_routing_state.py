@@ -119,9 +119,15 @@ def test_a_401_parks_the_key_for_every_model_until_the_next_generation(store, cl
         assert [k.secret for k in usable] == ["sk-live-b"]
         assert "parked after a 401: invalid x-api-key" in skipped[0][1] and "sk-live-a" not in skipped[0][1]
     assert [k.secret for k in states.usable("other-upstream", "m", pool)[0]] != ["sk-live-b"]  # per upstream
-    reloaded = KeyStates(store, "g2", 30, clock=clock)
-    assert len(reloaded.usable("up", "m", pool)[0]) == 2
     assert states.states("up", pool)[0]["parked"] == {"status": 401, "reason": "invalid x-api-key"}
+    other_host = KeyStates(store, "g1", 30, clock=clock)  # a process of the same generation (another worker)
+    assert [k.secret for k in other_host.usable("up", "m", pool)[0]] == ["sk-live-b"]
+    reloaded = KeyStates(store, "g2", 30, clock=clock)  # a reload, on this host or any sharing the store
+    assert len(reloaded.usable("up", "m", pool)[0]) == 2
+    assert len(states.usable("up", "m", pool)[0]) == 2 and states.states("up", pool)[0]["parked"] is None
+    late = KeyStates(store, "g1", 30, clock=clock)  # a worker of the old generation respawned after it
+    late.park("up", "m", pool[1], 401, "invalid")
+    assert [k.secret for k in reloaded.usable("up", "m", pool)[0]] == ["sk-live-a"]  # parked in the newest
 
 
 def test_a_403_parks_the_key_for_that_model_only(store, clock):

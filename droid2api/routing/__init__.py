@@ -108,6 +108,7 @@ class Router:
     def routes_report(self) -> list:
         """Every configured model's route with its breaker, keys and recent figures (GET /v1/gateway/routes)."""
         recent = self.stats.report()
+        self.keys.announce()  # a report right after a reload already shows its keys unparked
         entries = self.store.items(NAMESPACE)  # one read for every route's key states (a SCAN on Redis)
         report = []
         for model in self.settings.models:

@@ -34,12 +34,30 @@ MAX_REST = 3600.0  # a Retry-After further out than this is read as this
 class KeyStates:
     def __init__(self, store, generation: str, default_rest: float, clock=time.time):
         self.store = store
-        self.generation = generation
+        self.generation = generation  # this server's: it becomes the newest once announced
         self.default_rest = default_rest
         self.clock = clock
+        self._announced = False
 
-    def _park_keys(self, upstream: str, key, model: str) -> tuple:
-        base = f"park:{self.generation}:{upstream}:{key.fingerprint}"
+    def announce(self):
+        """Make this server's generation the newest, once: the first process of a new start or reload to
+        route does it (a worker respawned later under an old generation finds it seen and keeps quiet)."""
+        if self._announced:
+            return
+        try:
+            if self.store.increment(NAMESPACE, f"generation.seen:{self.generation}", ttl=PARK_MEMORY) == 1:
+                self.store.put(NAMESPACE, "generation", self.generation.encode(), ttl=PARK_MEMORY)
+            self._announced = True
+        except StoreError as e:
+            log.warning("routing: cannot announce generation %s: %s", self.generation, e)
+
+    def _newest(self, found: dict) -> str:
+        raw = found.get("generation")
+        return raw.decode() if raw else self.generation
+
+    @staticmethod
+    def _park_keys(upstream: str, key, model: str) -> tuple:
+        base = f"park:{upstream}:{key.fingerprint}"
         return base, f"{base}:{model}"
 
     @staticmethod
@@ -52,7 +70,8 @@ class KeyStates:
         pooled = [key for key in keys if key.pooled]
         if not pooled:
             return list(keys), [], None
-        names = []
+        self.announce()
+        names = ["generation"]
         for key in pooled:
             names += [*self._park_keys(upstream, key, model), self._rest_key(upstream, key, model)]
         try:
@@ -60,14 +79,15 @@ class KeyStates:
         except StoreError as e:
             log.warning("routing: key states of %s unavailable (%s); trying every key", upstream, e)
             found = {}
-        now = self.clock()
+        now, newest = self.clock(), self._newest(found)
         ready, skipped, back_at = [], [], None
         for key in keys:
             whole, per_model = self._park_keys(upstream, key, model)
-            parked = found.get(whole) or found.get(per_model)
+            parked = next((record for record in (_json(found.get(whole)), _json(found.get(per_model)))
+                           if record.get("generation") == newest), None)  # older ones: a reload since
             rest = _json(found.get(self._rest_key(upstream, key, model)))
             if parked is not None:
-                record = _json(parked)
+                record = parked
                 skipped.append((503, f"key {key.fingerprint} parked after a {record.get('status', '?')}: "
                                      f"{record.get('reason', '')}"))
             elif rest and rest.get("until", 0) > now:
@@ -87,9 +107,14 @@ class KeyStates:
             return 0
 
     def park(self, upstream: str, model: str, key, status: int, reason: str):
+        self.announce()
         whole, per_model = self._park_keys(upstream, key, model)
+        try:
+            newest = self._newest(self.store.get_many(NAMESPACE, ["generation"]))
+        except StoreError:
+            newest = self.generation
         record = {"status": status, "model": model, "fingerprint": key.fingerprint, "at": self.clock(),
-                  "reason": reason[:300]}
+                  "reason": reason[:300], "generation": newest}
         self._put(per_model if status == 403 else whole, record, PARK_MEMORY)
         scope = f"for model {model}" if status == 403 else "for every model"
         log.error("routing: key %s of upstream %s answered %s and is parked %s until the config is reloaded: %s",
@@ -111,12 +136,14 @@ class KeyStates:
         now = self.clock()
         by_key = {key.fingerprint: {"fingerprint": key.fingerprint, "parked": None, "parked_for_models": {},
                                     "resting_for_models": {}} for key in keys}
-        for name, raw in (self.store.items(NAMESPACE) if entries is None else entries).items():
+        entries = self.store.items(NAMESPACE) if entries is None else entries
+        newest = self._newest(entries)
+        for name, raw in entries.items():
             record = _json(raw)
             entry = by_key.get(record.get("fingerprint"))
             if entry is None:
                 continue
-            if name.startswith(f"park:{self.generation}:{upstream}:"):
+            if name.startswith(f"park:{upstream}:") and record.get("generation") == newest:
                 if record.get("status") == 403:
                     entry["parked_for_models"][record.get("model")] = record.get("reason")
                 else:
