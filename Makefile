@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install bench check clean
+.PHONY: run test install bench bench-latency check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,13 @@ check: $(VENV)/.installed-run
 test: $(VENV)/.installed-test $(VENV)/wheelhouse/.built
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The wrk table (nginx and wrk installed with apt-get when missing; BENCH_SECONDS per run, default 10),
+# then CPU per streamed event. bench-latency: the older sequential timing with one worker.
 bench: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/stream_codecs.py
+
+bench-latency: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/latency.py
 
 clean:

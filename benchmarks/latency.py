@@ -4,7 +4,8 @@ Starts a minimal local upstream (gevent WSGI, fixed answers per dialect) and the
 (``gunicorn -c gunicorn.conf.py wsgi:app``, one worker) on a config pointing every model type at
 that upstream, then times sequential keep-alive requests: straight to the upstream, and through
 the gateway on the passthrough and conversion paths. Prints median / p90 / p99 and the gateway's
-added median. Prints figures; asserts nothing. Run: ``make bench``.
+added median. Prints figures; asserts nothing. Run: ``make bench-latency`` (``make bench`` runs
+benchmarks/bench.py, which measures the same paths and more under wrk).
 """
 
 from __future__ import annotations
