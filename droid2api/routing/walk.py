@@ -15,9 +15,10 @@ For each candidate route, in order:
    breaker when the upstream response closes.
 4. A failure's outcome: 401/402/403 with a server key parks the key and the
    next key is tried; 429 with a server key rests it and the next key is
-   tried; a status in ``retry_statuses`` or no answer at all counts against
-   the breaker and the next route is tried; any other status goes back to
-   the client at once, as the upstream wrote it.
+   tried (with a client's own key, the next route is, and the route is not
+   blamed); a status in ``retry_statuses`` or no answer at all counts
+   against the breaker and the next route is tried; any other status goes
+   back to the client at once, as the upstream wrote it.
 
 When no route is left, the client gets the last failure (or, if nothing could
 be tried, why not: a 503 or 429 with Retry-After). Every response carries the
