@@ -65,9 +65,12 @@ class Gateway:
         ``options`` go to ``handle`` (count_tokens, and what a Gemini URL says);
         ``note(route)`` is told each route tried, for the access log.
         """
-        conversation = conversation_key(incoming.headers, body)
-        recalled = self.router.affinity.recall(conversation)
-        candidates = self.router.candidates(requested, recalled.get("model"))
+        candidates = self.router.candidates(requested)
+        conversation, recalled = None, {}
+        if self.router.has_choices(candidates, incoming.client_key):  # else one route, one key: nothing to recall
+            conversation = conversation_key(incoming.headers, body)
+            recalled = self.router.affinity.recall(conversation)
+            candidates = self.router.prefer(candidates, recalled.get("model"))
 
         def attempt(route: Route) -> Response:
             if note is not None:

@@ -72,11 +72,43 @@ class Router:
                                    param="model", code="model_not_found")
             start = self._turn(f"rr:{AUTO_MODEL}", len(models))
             ids = [m.id for m in models[start:] + models[:start]]
-            return self._routes(_first(ids, recalled_model), requested)
+            return self.prefer(self._routes(ids, requested), recalled_model)
         primary = self.policy.route(requested)
         own = primary.model.fallbacks
         fallbacks = [f for f in (self.settings.fallbacks if own is None else own) if f != primary.model.id]
-        return [primary] + self._routes(_first(list(dict.fromkeys(fallbacks)), recalled_model), requested)
+        return self.prefer([primary] + self._routes(list(dict.fromkeys(fallbacks)), requested), recalled_model)
+
+    def prefer(self, candidates: list, model_id: str | None) -> list:
+        """``candidates`` with the conversation's last model moved ahead: to the front for ``"auto"``, else
+        ahead of the other fallbacks (a named model stays first: the client asked for it by name)."""
+        ids = [route.model.id for route in candidates]
+        if model_id not in ids or not candidates:
+            return candidates
+        at = ids.index(model_id)
+        first = 0 if self.is_auto(candidates[0].requested) else 1
+        if at <= first:
+            return candidates
+        return candidates[:first] + [candidates[at]] + candidates[first:at] + candidates[at + 1:]
+
+    def has_choices(self, candidates: list, client_key: str | None) -> bool:
+        """Whether affinity can matter: more than one route, or a pool of keys to choose from."""
+        if len(candidates) != 1:
+            return len(candidates) > 1
+        try:
+            return len(self.credentials.keys(candidates[0], client_key)) > 1
+        except GatewayError:
+            return False
+
+    def read_state(self, route, pool: list | None) -> dict | None:
+        """The store entries of ``route``'s breaker and of its ``pool``'s keys, read at once (None: the store
+        failed; the breaker and the keys then read on their own, and degrade as they do)."""
+        names = self.breakers.names(route.id) + (self.keys.names(route.upstream, route.upstream_model, pool)
+                                                  if pool else [])
+        try:
+            return self.store.get_many(NAMESPACE, names)
+        except StoreError as e:
+            log.warning("routing: state of %s unavailable: %s", route.id, e)
+            return None
 
     def _routes(self, ids: list, requested: str) -> list:
         routes = []
@@ -138,7 +170,3 @@ class Router:
         return report
 
 
-def _first(ids: list, model_id: str | None) -> list:
-    if model_id in ids:
-        return [model_id] + [i for i in ids if i != model_id]
-    return ids

@@ -54,9 +54,16 @@ class Breakers:
         self.max_cooldown = max(max_cooldown, cooldown)
         self.clock = clock
 
-    def admit(self, route_id: str) -> Admission:
+    @staticmethod
+    def names(route_id: str) -> list:
+        """The store entries ``admit`` reads, for a caller that reads them with others in one go."""
+        return [f"open:{route_id}", f"fail:{route_id}"]
+
+    def admit(self, route_id: str, found: dict | None = None) -> Admission:
+        """May the route be tried now? ``found``: ``names(route_id)`` already read from the store."""
         try:
-            found = self.store.get_many(NAMESPACE, [f"open:{route_id}", f"fail:{route_id}"])
+            if found is None:
+                found = self.store.get_many(NAMESPACE, self.names(route_id))
             failures = counter_value(found.get(f"fail:{route_id}"))
             opened = _record(found.get(f"open:{route_id}"))
             if opened is None:

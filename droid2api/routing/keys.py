@@ -64,21 +64,30 @@ class KeyStates:
     def _rest_key(upstream: str, key, model: str) -> str:
         return f"rest:{upstream}:{key.fingerprint}:{model}"
 
-    def usable(self, upstream: str, model: str, keys: list, first=None) -> tuple:
-        """(the keys to try, in order; why the others are left out, as (status, text) pairs; the soonest a
-        resting key is back, or None). ``first`` is a fingerprint to try first (the conversation's key)."""
+    def names(self, upstream: str, model: str, keys: list) -> list:
+        """The store entries ``usable`` reads, for a caller that reads them with others in one go."""
         pooled = [key for key in keys if key.pooled]
         if not pooled:
-            return list(keys), [], None
-        self.announce()
+            return []
         names = ["generation"]
         for key in pooled:
             names += [*self._park_keys(upstream, key, model), self._rest_key(upstream, key, model)]
-        try:
-            found = self.store.get_many(NAMESPACE, names)
-        except StoreError as e:
-            log.warning("routing: key states of %s unavailable (%s); trying every key", upstream, e)
-            found = {}
+        return names
+
+    def usable(self, upstream: str, model: str, keys: list, first=None, found: dict | None = None) -> tuple:
+        """(the keys to try, in order; why the others are left out, as (status, text) pairs; the soonest a
+        resting key is back, or None). ``first`` is a fingerprint to try first (the conversation's key);
+        ``found``: ``names(...)`` already read from the store."""
+        names = self.names(upstream, model, keys)
+        if not names:
+            return list(keys), [], None
+        self.announce()
+        if found is None:
+            try:
+                found = self.store.get_many(NAMESPACE, names)
+            except StoreError as e:
+                log.warning("routing: key states of %s unavailable (%s); trying every key", upstream, e)
+                found = {}
         now, newest = self.clock(), self._newest(found)
         ready, skipped, back_at = [], [], None
         for key in keys:

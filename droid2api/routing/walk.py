@@ -99,18 +99,21 @@ class _Walk:
     def _try_route(self, route, attempt):
         """(response, None) on an answer, (None, failure) for a client error to relay, None to go on."""
         router = self.router
-        admission = router.breakers.admit(route.id)
-        if not admission.allowed:
-            self._skip(503, f"{route.model.id}: circuit breaker open ({admission.reason})", admission.until)
-            return None
         try:
             pool = router.credentials.keys(route, self.client_key)
         except GatewayError as e:
-            self._skip(e.status, f"{route.model.id}: {e.message}")
-            self.failures.append(e)
+            pool, no_key = None, e
+        found = router.read_state(route, pool)  # the breaker's and the keys' entries, in one store read
+        admission = router.breakers.admit(route.id, found)
+        if not admission.allowed:
+            self._skip(503, f"{route.model.id}: circuit breaker open ({admission.reason})", admission.until)
+            return None
+        if pool is None:
+            self._skip(no_key.status, f"{route.model.id}: {no_key.message}")
+            self.failures.append(no_key)
             return None
         keys, unusable, resting_until = router.keys.usable(route.upstream, route.upstream_model, pool,
-                                                          first=self.recalled.get("key"))
+                                                          first=self.recalled.get("key"), found=found)
         for status, reason in unusable:
             self._skip(status, f"{route.model.id}: {reason}")
         self.back_at = _soonest(self.back_at, resting_until)
