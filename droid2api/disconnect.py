@@ -8,11 +8,13 @@ working, and billing, for minutes.
 
 ``ClientWatch``, WSGI middleware just inside the access log, gives each request
 a ``Watch``. Once the view has read the request body it calls
-``watch_client``: from then on a small greenlet waits until the client's socket
-is readable and peeks at it. End of file or a reset means the client is gone:
-``ClientGone`` is thrown into the request's greenlet wherever it waits —
-connecting upstream, waiting for the upstream's headers or body, waiting for the
-next event. It unwinds through the ``finally`` blocks that close the upstream
+``watch_client``: from then on an io watcher on the gevent hub's loop waits
+until the client's socket is readable, and its callback, in the hub, peeks at
+it without blocking (a watcher started and stopped costs a request ~4 µs, where
+a greenlet spawned and killed cost ~35: benchmarks/client_watch.py). End of
+file or a reset means the client is gone: ``ClientGone`` is thrown into the
+request's greenlet wherever it waits — connecting upstream, waiting for the
+upstream's headers or body, waiting for the next event. It unwinds through the ``finally`` blocks that close the upstream
 response (requests closes, rather than pools, a connection interrupted mid-call),
 and the middleware ends the request quietly: one info line, status 499 (nginx's
 "client closed request") for the access log, and nothing more written to the
@@ -81,13 +83,16 @@ def shielded():
 
 
 class Watch:
-    """The watch over one request's client connection; everything but ``_watch`` runs in the request's greenlet."""
+    """The watch over one request's client connection; everything but ``_readable`` and ``_interrupt`` runs in
+    the request's greenlet."""
 
     def __init__(self, sock, greenlet, gevent):
-        self._sock = sock
+        self._sock = sock  # gevent's socket, for its descriptor
+        self._raw = sock._sock  # the non-blocking socket beneath it, peeked at without ever waiting
         self._greenlet = greenlet  # the request's
         self._gevent = gevent
-        self._watcher = None  # the greenlet waiting on the client's socket
+        self._loop = None  # the hub's, once watching
+        self._io = None  # the io watcher on the client's socket, from start() until finish()
         self.exposed = False  # the request's greenlet is in the application, where ClientGone may land
         self.shields = 0
         self.gone = False
@@ -101,9 +106,9 @@ class Watch:
         sock = environ.get("gunicorn.socket")
         if gevent is None or sock is None or not str(environ.get("SERVER_PROTOCOL", "")).startswith("HTTP/1."):
             return None  # on HTTP/2 one socket carries many requests
-        from gevent import socket as gevent_socket
-        if type(sock) is not gevent_socket.socket:  # a TLS socket peeks at records, not at the stream
-            return None
+        gevent_socket = sys.modules.get("gevent.socket")  # where sock came from, if it is gevent's
+        if gevent_socket is None or type(sock) is not gevent_socket.socket:
+            return None  # a TLS socket peeks at records, not at the stream
         greenlet = gevent.getcurrent()
         if not isinstance(greenlet, gevent.Greenlet):
             return None
@@ -111,55 +116,63 @@ class Watch:
 
     @property
     def started(self) -> bool:
-        return self._watcher is not None
+        return self._io is not None
 
     def start(self):
-        if self._watcher is None and not self.done:
-            self._watcher = self._gevent.spawn(self._watch)
+        if self._io is not None or self.done:
+            return
+        loop = self._gevent.get_hub().loop
+        try:
+            io = loop.io(self._sock.fileno(), 1)
+        except (OSError, ValueError) as e:  # the socket closed under us: nothing to watch
+            log.debug("could not watch the client: %r", e)
+            return
+        self._loop, self._io = loop, io
+        io.start(self._readable)
 
-    @contextmanager
-    def exposing(self):
-        """The request's greenlet enters the application: ClientGone may land here (now, if the client has
-        already gone)."""
+    def call(self, function, *args):
+        """``function(*args)`` with the request's greenlet in the application: ClientGone may land there (at
+        once, if the client has already gone)."""
         if self.gone and not self.thrown and not self.shields:
             self.thrown = True
             raise ClientGone()
         self.exposed = True
         try:
-            yield
+            return function(*args)
         finally:
             self.exposed = False
 
     def finish(self):
-        """The request is over: stop watching. Waits for the watcher to end, so it never sees the connection's
-        next request, nor a socket the server has closed."""
+        """The request is over: stop watching. Once the watcher is stopped its callback no longer runs, so it
+        never sees the connection's next request, nor a socket the server has closed."""
         self.done = True
         self.exposed = False
         if _current.get() is self:
             _current.set(None)
-        watcher, self._watcher = self._watcher, None
-        if watcher is not None and not watcher.dead:
-            # Blocking is safe only in the request's greenlet (not in the hub, should a body be collected there).
-            watcher.kill(block=self._gevent.getcurrent() is self._greenlet)
+        io, self._io = self._io, None
+        if io is not None:
+            io.stop()  # in any greenlet (the hub too, should a body be collected there); once stopped, not called
+            io.close()
 
-    def _watch(self):
+    def _readable(self):  # runs in the hub, each time the client's socket is readable until the watcher stops
+        if self.done:
+            return
         try:
-            self._gevent.socket.wait_read(self._sock.fileno())
-            if self.done:
-                return
-            try:
-                still_there = self._sock.recv(1, socket.MSG_PEEK) != b""
-            except ConnectionError:
-                still_there = False
+            gone = self._raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:  # readable no longer (a spurious wakeup): go on watching
+            return
+        except ConnectionError:
+            gone = True
         except (OSError, ValueError) as e:  # not the client's doing (the socket closed under us): stay out of it
             log.debug("stopped watching the client: %r", e)
-            return
-        if still_there or self.done:
+            gone = False
+        self._io.stop()  # level-triggered, it would call again: one answer is all there is to know
+        if not gone:  # bytes from the client (a pipelined request): it is still there
             return
         self.gone = True
-        # The request's greenlet cannot be interrupted from another greenlet directly; the hub does it, once
-        # it is sure the request is still where ClientGone may land.
-        self._gevent.get_hub().loop.run_callback(self._interrupt)
+        # The request's greenlet is thrown into by the hub, once it is sure the request is still where
+        # ClientGone may land.
+        self._loop.run_callback(self._interrupt)
 
     def _interrupt(self):  # runs in the hub, while the request's greenlet waits
         if self.exposed and not self.shields and not self.thrown and not self.done and not self._greenlet.dead:
@@ -186,8 +199,7 @@ class ClientWatch:
             return start_response(status, headers, exc_info)
 
         try:
-            with watch.exposing():
-                body = self.app(environ, start)
+            body = watch.call(self.app, environ, start)
         except ClientGone:
             watch.finish()
             if not started:  # the answer had not begun: 499 is the status to log
@@ -221,11 +233,9 @@ class _WatchedBody:
     def __iter__(self):
         watch = self._watch
         try:
-            with watch.exposing():
-                chunks = iter(self._body)
+            chunks = watch.call(iter, self._body)
             while True:
-                with watch.exposing():
-                    chunk = next(chunks, _END)
+                chunk = watch.call(next, chunks, _END)
                 if chunk is _END:
                     return
                 yield chunk

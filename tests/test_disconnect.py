@@ -13,7 +13,7 @@ import gevent.event
 import gevent.socket
 import pytest
 
-from droid2api.disconnect import ENV_STATUS, ClientGone, ClientWatch, Watch, shielded, watch_client
+from droid2api.disconnect import ENV_STATUS, ENV_WATCH, ClientGone, ClientWatch, Watch, shielded, watch_client
 
 LIMIT = 5.0  # joins give up after this long: a failure is an assertion, never a hang
 
@@ -153,6 +153,54 @@ def test_a_client_that_sends_its_next_request_is_not_gone():
 
     assert served.chunks == [b"answer"] and upstream.interrupted_by is None
 
+
+
+def test_a_watch_woken_with_nothing_to_read_goes_on_watching():
+    upstream = Upstream()
+    served = Served(non_streamed(upstream))
+    gevent.sleep(0.05)
+    served.environ[ENV_WATCH]._readable()  # the callback, as on a spurious wakeup: nothing to peek at
+    gevent.sleep(0.05)
+    assert not served.greenlet.dead and upstream.interrupted_by is None
+    served.hang_up()
+    served.finish()
+
+    assert isinstance(upstream.interrupted_by, ClientGone)
+    assert_dropped_quietly(served)
+
+
+def test_a_client_that_talks_is_watched_no_more():
+    """Its bytes answer the question for this request: the watcher stops, rather than be called on every turn
+    of the hub's loop while they wait to be read."""
+    upstream = Upstream()
+    served = Served(non_streamed(upstream))
+    gevent.sleep(0.05)
+    watch = served.environ[ENV_WATCH]
+    served.client_end.sendall(b"GET /health HTTP/1.1\r\nHost: gateway\r\n\r\n")
+    gevent.sleep(0.05)
+    assert watch.started and not watch._io.active
+    upstream.answer.set()
+    served.finish()
+
+    assert served.chunks == [b"answer"] and upstream.interrupted_by is None
+
+
+def test_a_watch_can_be_finished_in_the_hub():
+    """Where a body the server dropped is collected, and closed, in the hub."""
+    server_end, client_end = gevent.socket.socketpair()
+    try:
+        def request():
+            watch = Watch.of({"gunicorn.socket": server_end, "SERVER_PROTOCOL": "HTTP/1.1"})
+            watch.start()
+            io = watch._io
+            gevent.get_hub().loop.run_callback(watch.finish)
+            gevent.sleep(0.01)
+            return io.active, watch.started
+
+        assert gevent.spawn(request).get(timeout=LIMIT) == (False, False)
+    finally:
+        server_end.close()
+        client_end.close()
 
 def test_the_watch_ends_with_its_request():
     """The connection's greenlet goes on to wait for the next request: a client leaving then is the server's
