@@ -78,6 +78,25 @@ def test_a_lone_surrogate_in_an_upstream_answer_reaches_the_client():
     assert answer.get_json()["choices"][0]["message"]["content"] == "ok \udc00"
 
 
+@pytest.mark.parametrize("model", ["gemini-test", "gpt-test", "claude-test"])
+@responses.activate
+def test_a_lone_surrogate_in_a_tool_call_id_is_remembered_and_relayed_not_a_500(model):
+    """Tool call ids are store keys (reasoning memory): one cut mid-emoji must not break the state store."""
+    mock_every_upstream()
+    responses.post(FACTORY_ENDPOINTS["google"], json={"candidates": [
+        {"content": {"role": "model", "parts": [{"text": "ok"}]}, "finishReason": "STOP"}]})
+    cut = "call_\ud83d"
+    body = {"model": model, "messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": cut, "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": cut, "content": "done"}],
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]}
+    answer = app_for().test_client().post("/v1/chat/completions", data=json.dumps(body),
+                                           content_type="application/json")
+    assert answer.status_code == 200, answer.get_data()
+
+
 # -- nesting past the recursion limit -----------------------------------------------------------------
 
 

@@ -90,3 +90,12 @@ def test_increment_many_adds_to_several_counters_at_once(store):
     assert store.increment_many("n", {}) == {}
     store.clock.now += 11
     assert store.get_many("n", ["a", "b"]) == {}
+
+
+def test_a_key_with_a_lone_surrogate_is_stored_and_found_like_any_other(store):
+    cut = "call_\ud83d"  # a client's tool call id cut in the middle of an emoji
+    store.put("n", cut, b"v")
+    assert store.get("n", cut) == b"v" and store.get("n", "call_") is None
+    assert store.get_many("n", [cut, "other"]) == {cut: b"v"}
+    assert store.increment("n", cut + "#") == 1 and store.increment_many("n", {cut + "#": 2}) == {cut + "#": 3}
+    assert store.delete("n", cut) and store.get("n", cut) is None

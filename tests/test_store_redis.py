@@ -29,7 +29,8 @@ from .test_store import DAY, REPO
 # Collected again in this module, where ``make`` and ``store`` below build Redis stores.
 from .test_store import (test_default_cap_is_16_mb, test_namespaces_are_isolated,  # noqa: F401
                          test_put_get_delete, test_values_are_bytes_of_any_kind, test_values_over_the_cap_are_refused)
-from .test_store_counters import (test_get_many_returns_only_live_entries_that_exist,  # noqa: F401
+from .test_store_counters import (test_a_key_with_a_lone_surrogate_is_stored_and_found_like_any_other,  # noqa: F401
+                                  test_get_many_returns_only_live_entries_that_exist,
                                   test_increment_counts_from_zero_and_expires_with_its_ttl,
                                   test_increment_many_adds_to_several_counters_at_once,
                                   test_increment_refuses_bad_arguments_like_put,

@@ -88,6 +88,16 @@ def check_entry(namespace: str, key: str, value=None, ttl: float | None = None, 
     return value
 
 
+def storable(key: str) -> str:
+    """``key`` as a backend that needs UTF-8 can hold it: a key with a lone surrogate (a client's id cut in
+    the middle of an emoji) becomes an escaped form that no encodable key can equal."""
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return "\ufffe" + key.encode("utf-8", "surrogatepass").hex()
+    return key
+
+
 def counter_value(raw: bytes | None) -> int:
     """A counter entry's value: decimal ASCII; absent (or, defensively, unreadable) counts as 0."""
     try:
@@ -98,7 +108,7 @@ def counter_value(raw: bytes | None) -> int:
 
 def entry_size(namespace: str, key: str, value: bytes) -> int:
     """What an entry counts against the size bound: its value, key and namespace bytes."""
-    return len(value) + len(key.encode()) + len(namespace.encode())
+    return len(value) + len(key.encode("utf-8", "surrogatepass")) + len(namespace.encode())
 
 
 class MemoryStore:

@@ -49,7 +49,7 @@ import time
 import weakref
 from contextlib import contextmanager
 
-from . import MAX_VALUE_BYTES, StoreError, check_entry, counter_value, entry_size
+from . import MAX_VALUE_BYTES, StoreError, check_entry, counter_value, entry_size, storable
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,7 @@ class SQLiteStore:
 
     def get(self, namespace: str, key: str) -> bytes | None:
         check_entry(namespace, key)
+        key = storable(key)
         with self._session("read") as conn:
             row = conn.execute("SELECT value FROM entries WHERE namespace = ? AND key = ? AND expires > ?",
                                (namespace, key, self._clock())).fetchone()
@@ -124,7 +125,7 @@ class SQLiteStore:
         value = check_entry(namespace, key, value, ttl, self.max_value_bytes)
         with self._session("write") as conn:
             conn.execute("BEGIN IMMEDIATE")
-            self._write(conn, namespace, key, value, ttl)
+            self._write(conn, namespace, storable(key), value, ttl)
             conn.execute("COMMIT")
 
     def get_many(self, namespace: str, keys: list) -> dict:
@@ -133,10 +134,11 @@ class SQLiteStore:
         if not keys:
             return {}
         marks = ", ".join("?" * len(keys))
+        stored = {storable(key): key for key in keys}
         with self._session("read") as conn:
             rows = conn.execute(f"SELECT key, value FROM entries WHERE namespace = ? AND key IN ({marks}) "
-                                f"AND expires > ?", (namespace, *keys, self._clock())).fetchall()
-        return {key: bytes(value) for key, value in rows}
+                                f"AND expires > ?", (namespace, *stored, self._clock())).fetchall()
+        return {stored[key]: bytes(value) for key, value in rows}
 
     def items(self, namespace: str) -> dict:
         check_entry(namespace, "")
@@ -147,6 +149,7 @@ class SQLiteStore:
 
     def increment(self, namespace: str, key: str, amount: int = 1, ttl: float | None = None) -> int:
         check_entry(namespace, key, b"", ttl)
+        key = storable(key)
         with self._session("increment") as conn:
             conn.execute("BEGIN IMMEDIATE")  # the read and the write below are one step for every process
             row = conn.execute("SELECT value FROM entries WHERE namespace = ? AND key = ? AND expires > ?",
@@ -165,9 +168,9 @@ class SQLiteStore:
             now = self._clock()
             for key, amount in amounts.items():
                 row = conn.execute("SELECT value FROM entries WHERE namespace = ? AND key = ? AND expires > ?",
-                                   (namespace, key, now)).fetchone()
+                                   (namespace, storable(key), now)).fetchone()
                 values[key] = counter_value(None if row is None else bytes(row[0])) + amount
-                self._write(conn, namespace, key, str(values[key]).encode(), ttl)
+                self._write(conn, namespace, storable(key), str(values[key]).encode(), ttl)
             conn.execute("COMMIT")
         return values
 
@@ -185,6 +188,7 @@ class SQLiteStore:
 
     def delete(self, namespace: str, key: str) -> bool:
         check_entry(namespace, key)
+        key = storable(key)
         with self._session("delete") as conn:
             conn.execute("BEGIN IMMEDIATE")
             row = conn.execute("SELECT expires FROM entries WHERE namespace = ? AND key = ?",
