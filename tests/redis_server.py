@@ -9,14 +9,12 @@ The server keeps nothing on disk (no RDB, no AOF) and listens on 127.0.0.1 only.
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
+from .debian import installed
 
 STARTUP_LIMIT = 20.0
 STOP_LIMIT = 10.0
@@ -24,31 +22,7 @@ STOP_LIMIT = 10.0
 
 def redis_binary() -> str:
     """redis-server's path, installed from the distribution's packages first if need be."""
-    if os.environ.get("DROID2API_SKIP_REDIS") == "1":
-        pytest.skip("DROID2API_SKIP_REDIS=1")
-    found = _find()
-    if found:
-        return found
-    environ = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    steps = [["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "redis-server"]]
-    for step in steps:
-        try:
-            done = subprocess.run(step, env=environ, capture_output=True, text=True, timeout=600)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            pytest.fail(f"redis-server is not installed and `{' '.join(step)}` could not run ({e}); install "
-                        f"redis-server, run the tests as root on a Debian-like system, or set DROID2API_SKIP_REDIS=1")
-        if done.returncode != 0:
-            pytest.fail(f"redis-server is not installed and `{' '.join(step)}` failed ({done.returncode}); install "
-                        f"redis-server, run the tests as root, or set DROID2API_SKIP_REDIS=1:\n"
-                        f"{done.stdout}\n{done.stderr}")
-    found = _find()
-    if not found:
-        pytest.fail("apt-get installed redis-server but no redis-server binary is on PATH or in /usr/bin")
-    return found
-
-
-def _find() -> str | None:
-    return shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin:/usr/sbin:/usr/local/bin")
+    return installed("redis-server", "redis-server", "DROID2API_SKIP_REDIS")
 
 
 def free_port() -> int:

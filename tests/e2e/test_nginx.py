@@ -9,8 +9,6 @@ placeholders (ports, host name, certificate paths, gunicorn's address) filled in
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
 import ssl
 import subprocess
@@ -18,6 +16,7 @@ import subprocess
 import pytest
 import trustme
 
+from tests.debian import installed
 from tests.helpers import recorded
 
 from .checks import STREAMED, assert_streamed_as_produced
@@ -43,30 +42,7 @@ http {{
 
 def nginx_binary() -> str:
     """nginx's path, installed from the distribution's packages first if need be."""
-    if os.environ.get("DROID2API_SKIP_NGINX") == "1":
-        pytest.skip("DROID2API_SKIP_NGINX=1")
-    found = _find_nginx()
-    if found:
-        return found
-    environ = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    steps = [["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "nginx"]]
-    for step in steps:
-        try:
-            done = subprocess.run(step, env=environ, capture_output=True, text=True, timeout=600)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            pytest.fail(f"nginx is not installed and `{' '.join(step)}` could not run ({e}); install nginx, "
-                        f"run the tests as root on a Debian-like system, or set DROID2API_SKIP_NGINX=1")
-        if done.returncode != 0:
-            pytest.fail(f"nginx is not installed and `{' '.join(step)}` failed ({done.returncode}); install nginx, "
-                        f"run the tests as root, or set DROID2API_SKIP_NGINX=1:\n{done.stdout}\n{done.stderr}")
-    found = _find_nginx()
-    if not found:
-        pytest.fail("apt-get installed nginx but no nginx binary is on PATH or in /usr/sbin")
-    return found
-
-
-def _find_nginx() -> str | None:
-    return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")  # sbin: not always on PATH
+    return installed("nginx", "nginx", "DROID2API_SKIP_NGINX")
 
 
 def site_config(https_port: int, http_port: int, gateway_address: str, cert: str, key: str) -> str:
