@@ -24,8 +24,8 @@ from .headers import credential_headers, factory_headers, standard_headers
 from .limits import Limits
 from .logs import dev_dump
 from .policy import Policy, Route
-from .relay import (SSE_TYPE, converted_stream, decode_stream, note_usage, opening_error, passthrough_stream,
-                    relayed_headers, stream_response, with_heartbeats)
+from .relay import (READ_DONE, SSE_TYPE, converted_stream, decode_stream, note_usage, opening_error,
+                    passthrough_stream, relayed_headers, stream_response, with_heartbeats)
 from .reasoning_memory import ReasoningMemory
 from .routing import Router
 from .routing.affinity import conversation_key
@@ -335,6 +335,8 @@ def _accumulate(events) -> ir.Response:
     """The complete response; a stream that failed raises its error instead."""
     collected = []
     for event in events:
+        if event is READ_DONE:
+            continue
         if isinstance(event, ir.StreamError):
             raise GatewayError(event.status, event.message)
         collected.append(event)

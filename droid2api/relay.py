@@ -147,12 +147,17 @@ def opening_error(dialect, first: bytes):
     return None
 
 
+READ_DONE = object()  # among decoded events: the events of one upstream read end here
+
+
 def decode_stream(upstream, decoder):
-    """IR events from an upstream SSE body, as each event arrives."""
+    """IR events from an upstream SSE body, as each event arrives, and READ_DONE after each read's events:
+    converted_stream writes what one read produced as one piece."""
     sse = SSEDecoder()
     for chunk in upstream.iter_bytes():
         for name, data in sse.feed(chunk):
             yield from decoder.feed(name, data)
+        yield READ_DONE
     for name, data in sse.close():
         yield from decoder.feed(name, data)
     yield from decoder.close()
@@ -224,27 +229,42 @@ def converted_stream(upstream, events, encoder, on_complete=None, on_usage=None)
     the encoder's ``ping()`` goes out, so clients and proxies see the stream
     is alive. ``on_complete`` gets the encoder's ``final_response`` once a
     stream has completed (the Responses front stores it).
+
+    What the events of one upstream read encode to goes out as one piece at
+    READ_DONE (one write, not one per event: a read often holds many events);
+    nothing waits for more upstream data than has arrived.
     """
+    pending = []
     try:
         for event in events:
+            if event is READ_DONE:
+                if pending:
+                    yield b"".join(pending)
+                    pending.clear()
+                continue
             if isinstance(event, ir.StreamError):  # the upstream's own error event: a failed attempt too
                 upstream.broken = True
             elif isinstance(event, ir.Finish) and on_usage is not None:
                 on_usage(event.usage)
             chunk = encoder.ping() if event is None else encoder.encode(event)
             if chunk:
-                yield chunk
+                pending.append(chunk)
+            if event is None:  # a keep-alive goes out at once
+                yield b"".join(pending)
+                pending.clear()
         final = getattr(encoder, "final_response", None)
         if on_complete is not None and final is not None:
             on_complete(final)
+        if pending:
+            yield b"".join(pending)
     except GatewayError as e:
         upstream.broken = True
         log.warning("stream from %s failed: %s", upstream.name, e.message)
-        yield encoder.encode(ir.StreamError(e.status, "upstream_error", e.message))
+        yield b"".join([*pending, encoder.encode(ir.StreamError(e.status, "upstream_error", e.message))])
     except Exception:
         upstream.broken = True
         log.exception("converting the stream from %s failed", upstream.name)
-        yield encoder.encode(ir.StreamError(502, "api_error",
-                                            f"the gateway could not convert the stream from {upstream.name}"))
+        yield b"".join([*pending, encoder.encode(ir.StreamError(
+            502, "api_error", f"the gateway could not convert the stream from {upstream.name}"))])
     finally:
         upstream.close()
