@@ -16,11 +16,12 @@ from requests.structures import CaseInsensitiveDict
 
 from . import compaction, ir
 from .access import AccessGuard, Incoming
-from .credentials import Credentials, factory_credential
+from .credentials import factory_credential
 from .dialects import BY_NAME
 from .dialects.shape import ShapeError
 from .errors import GatewayError
 from .headers import credential_headers, factory_headers, standard_headers
+from .key_pool import Credentials
 from .limits import Limits
 from .logs import dev_dump
 from .policy import Policy, Route

@@ -51,7 +51,7 @@ class Route:
     factory: bool
     config: UpstreamConfig | None = None
     timeouts: Timeouts | None = None
-    key: object = None  # the credentials.Key this attempt sends
+    key: object = None  # the key_pool.Key this attempt sends
     report: object = None  # told how the attempt's upstream response ended (routing/walk.py)
 
     @property

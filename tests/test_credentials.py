@@ -20,7 +20,8 @@ import responses
 
 from droid2api import credentials
 from droid2api.config import UpstreamConfig
-from droid2api.credentials import WORKOS_URL, Credentials, RefreshingToken, factory_credential, fingerprint
+from droid2api.credentials import WORKOS_URL, RefreshingToken, factory_credential, fingerprint
+from droid2api.key_pool import Credentials
 from droid2api.errors import GatewayError
 from droid2api.upstream import REFRESH_TIMEOUT, UpstreamClient
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from droid2api.credentials import Credentials
+from droid2api.key_pool import Credentials
 from droid2api.policy import Policy
 from droid2api.routing import Router
 from droid2api.store import MemoryStore

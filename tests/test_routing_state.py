@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from droid2api.credentials import Key, fingerprint
+from droid2api.credentials import fingerprint
+from droid2api.key_pool import Key
 from droid2api.routing.affinity import Affinity, conversation_key
 from droid2api.routing.breaker import Breakers
 from droid2api.routing.keys import KeyStates, retry_after

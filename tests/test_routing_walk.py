@@ -7,7 +7,8 @@ import json
 import pytest
 from flask import Response
 
-from droid2api.credentials import Credentials, StaticKey
+from droid2api.credentials import StaticKey
+from droid2api.key_pool import Credentials
 from droid2api.errors import GatewayError
 from droid2api.ir import Dialect
 from droid2api.policy import Policy
