@@ -220,7 +220,7 @@ def test_directory_and_files_are_private(tmp_path, clock):
     directory = tmp_path / "data" / "deeper"
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     files = sorted(p.name for p in directory.iterdir())
-    assert files == [DB_FILE, DB_FILE + "-shm", DB_FILE + "-wal"]
+    assert files == [DB_FILE, DB_FILE + "-marks", DB_FILE + "-shm", DB_FILE + "-wal"]
     for name in files:
         assert stat.S_IMODE((directory / name).stat().st_mode) == 0o600, name
     store.close()

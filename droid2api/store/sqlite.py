@@ -30,6 +30,11 @@ Redis's ``volatile-ttl``. The file itself is somewhat larger than the total
 near ``max_bytes``. A value over ``max_value_bytes`` (16 MB, or ``max_bytes``
 if smaller) is refused with ValueTooLarge.
 
+Repeated reads: ``get_many`` answers from a per-process cache while no process
+of the host has written to the namespace since (``read_cache.py``: a marks
+file beside the database, ``store.sqlite3-marks``), so the routing state every
+request reads costs a memory load rather than a query.
+
 Failures: every sqlite error becomes StoreError naming the file; after one
 that is not a busy timeout the connection is dropped and the next call opens
 the file again, so a repaired or replaced file is picked up.
@@ -50,6 +55,7 @@ import weakref
 from contextlib import contextmanager
 
 from . import MAX_VALUE_BYTES, StoreError, check_entry, counter_value, entry_size, storable
+from .read_cache import ChangeMarks, ReadCache
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +115,8 @@ class SQLiteStore:
         self._pid = None
         self._inherited = []  # connections opened before a fork: kept, never closed, never used
         self._writes = 0
+        self._cache = None  # a ReadCache, opened with the connection
+        self._removed_others = False  # a purge or eviction in this transaction deleted entries anywhere
         _open_stores.add(self)
 
     # -- the Store interface --------------------------------------------------
@@ -123,22 +131,31 @@ class SQLiteStore:
 
     def put(self, namespace: str, key: str, value: bytes, ttl: float | None = None) -> None:
         value = check_entry(namespace, key, value, ttl, self.max_value_bytes)
-        with self._session("write") as conn:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._transaction("write", namespace) as conn:
             self._write(conn, namespace, storable(key), value, ttl)
-            conn.execute("COMMIT")
 
     def get_many(self, namespace: str, keys: list) -> dict:
+        wanted = tuple(keys)
+        cache = self._cache
+        if cache is not None and self._pid == os.getpid():  # keys it holds were checked when first read
+            found = cache.get(namespace, wanted, self._clock())
+            if found is not None:
+                return found
         for key in keys:
             check_entry(namespace, key)
         if not keys:
             return {}
-        marks = ", ".join("?" * len(keys))
         stored = {storable(key): key for key in keys}
         with self._session("read") as conn:
-            rows = conn.execute(f"SELECT key, value FROM entries WHERE namespace = ? AND key IN ({marks}) "
-                                f"AND expires > ?", (namespace, *stored, self._clock())).fetchall()
-        return {stored[key]: bytes(value) for key, value in rows}
+            now, cache = self._clock(), self._cache
+            mark = cache.mark(namespace) if cache is not None else None  # before the query: see read_cache.py
+            marks = ", ".join("?" * len(stored))
+            rows = conn.execute(f"SELECT key, value, expires FROM entries WHERE namespace = ? AND key IN "
+                                f"({marks}) AND expires > ?", (namespace, *stored, now)).fetchall()
+        rows = {stored[key]: (bytes(value), expires) for key, value, expires in rows}
+        if cache is not None:
+            cache.keep(namespace, wanted, mark, rows)
+        return {key: value for key, (value, _) in rows.items()}
 
     def items(self, namespace: str) -> dict:
         check_entry(namespace, "")
@@ -150,28 +167,24 @@ class SQLiteStore:
     def increment(self, namespace: str, key: str, amount: int = 1, ttl: float | None = None) -> int:
         check_entry(namespace, key, b"", ttl)
         key = storable(key)
-        with self._session("increment") as conn:
-            conn.execute("BEGIN IMMEDIATE")  # the read and the write below are one step for every process
+        with self._transaction("increment", namespace) as conn:  # the read and the write: one step for all
             row = conn.execute("SELECT value FROM entries WHERE namespace = ? AND key = ? AND expires > ?",
                                (namespace, key, self._clock())).fetchone()
             value = counter_value(None if row is None else bytes(row[0])) + amount
             self._write(conn, namespace, key, str(value).encode(), ttl)
-            conn.execute("COMMIT")
         return value
 
     def increment_many(self, namespace: str, amounts: dict, ttl: float | None = None) -> dict:
         for key in amounts:
             check_entry(namespace, key, b"", ttl)
         values = {}
-        with self._session("increment") as conn:
-            conn.execute("BEGIN IMMEDIATE")  # one transaction: one wait for the write lock, one commit
+        with self._transaction("increment", namespace) as conn:  # one wait for the write lock, one commit
             now = self._clock()
             for key, amount in amounts.items():
                 row = conn.execute("SELECT value FROM entries WHERE namespace = ? AND key = ? AND expires > ?",
                                    (namespace, storable(key), now)).fetchone()
                 values[key] = counter_value(None if row is None else bytes(row[0])) + amount
                 self._write(conn, namespace, storable(key), str(values[key]).encode(), ttl)
-            conn.execute("COMMIT")
         return values
 
     def _write(self, conn, namespace: str, key: str, value: bytes, ttl: float | None):
@@ -179,22 +192,21 @@ class SQLiteStore:
         now = self._clock()
         conn.execute(_UPSERT, (namespace, key, value, now + (self.retention if ttl is None else ttl),
                                entry_size(namespace, key, value)))
-        if self._writes % PURGE_EVERY == 0:
-            self._purge(conn, now, PURGE_BATCH)
+        if self._writes % PURGE_EVERY == 0 and self._purge(conn, now, PURGE_BATCH):
+            self._removed_others = True
         self._writes += 1
         total = conn.execute("SELECT bytes FROM totals WHERE id = 1").fetchone()[0]
         if total > self.max_bytes:
             self._evict(conn, total - self.max_bytes, namespace, key)
+            self._removed_others = True
 
     def delete(self, namespace: str, key: str) -> bool:
         check_entry(namespace, key)
         key = storable(key)
-        with self._session("delete") as conn:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._transaction("delete", namespace) as conn:
             row = conn.execute("SELECT expires FROM entries WHERE namespace = ? AND key = ?",
                                (namespace, key)).fetchone()
             conn.execute("DELETE FROM entries WHERE namespace = ? AND key = ?", (namespace, key))
-            conn.execute("COMMIT")
         return row is not None and row[0] > self._clock()
 
     def close(self) -> None:
@@ -207,10 +219,9 @@ class SQLiteStore:
 
     def purge(self, limit: int = PURGE_BATCH) -> int:
         """Delete up to ``limit`` expired entries now; how many went."""
-        with self._session("purge") as conn:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._transaction("purge", None) as conn:
             count = self._purge(conn, self._clock(), limit)
-            conn.execute("COMMIT")
+            self._removed_others = count > 0
         return count
 
     @staticmethod
@@ -236,6 +247,20 @@ class SQLiteStore:
     # -- connections ------------------------------------------------------------
 
     @contextmanager
+    def _transaction(self, doing: str, namespace: str | None):
+        """One write transaction; once it has committed, the marks tell every process's read cache."""
+        with self._session(doing) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            self._removed_others = False
+            yield conn
+            conn.execute("COMMIT")
+            if self._cache is not None:
+                if self._removed_others:
+                    self._cache.marks.stamp_all()
+                elif namespace is not None:
+                    self._cache.marks.stamp((namespace,))
+
+    @contextmanager
     def _session(self, doing: str):
         """This process's connection, under the lock; sqlite errors leave as StoreError."""
         with self._lock:
@@ -253,12 +278,21 @@ class SQLiteStore:
         if self._conn is None:
             self._conn = self._open()
             self._pid = os.getpid()
+            self._cache = self._open_cache()
         return self._conn
+
+    def _open_cache(self):
+        try:
+            return ReadCache(ChangeMarks(self.path + "-marks"))
+        except (OSError, ValueError) as e:
+            log.warning("store: no read cache (%s-marks: %s); every read asks the database", self.path, e)
+            return None
 
     def _set_aside(self):
         if self._conn is not None:
             self._inherited.append(self._conn)
         self._conn = None
+        self._cache = None
 
     def _recover(self, conn, error: sqlite3.Error):
         if conn is None:
