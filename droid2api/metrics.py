@@ -61,6 +61,7 @@ class Metrics:
         self.settings = settings
         self.router = router
         self.directory = multiprocess_dir()
+        self._children = {}  # (metric, labels) -> the labelled child (_labelled)
         self.registry = CollectorRegistry()
         own = None if self.directory else self.registry  # multi-process: the values live in files, not here
         self.breakers = BreakerCollector(settings, router)
@@ -111,28 +112,37 @@ class Metrics:
         front = record.front or NONE
         model = self.model_label(record.model or record.requested)
         status = str(record.status) if record.status else NONE
-        self.requests.labels(front, model, record.upstream or NONE, status).inc()
+        labelled = self._labelled
+        labelled(self.requests, front, model, record.upstream or NONE, status).inc()
         if record.duration_ms is not None:
-            self.duration.labels(front, model).observe(record.duration_ms / 1000)
+            labelled(self.duration, front, model).observe(record.duration_ms / 1000)
         if record.stream and record.ttfb_ms is not None:
-            self.ttfb.labels(front, model).observe(record.ttfb_ms / 1000)
+            labelled(self.ttfb, front, model).observe(record.ttfb_ms / 1000)
         client = record.client or NONE
         for kind in TOKEN_KINDS:
             count = record.tokens.get(kind)
             if count:
-                self.tokens.labels(model, client, kind).inc(count)
+                labelled(self.tokens, model, client, kind).inc(count)
         if record.attempts:
             requested = self.model_label(record.requested)
-            self.attempts.labels(front, requested).inc(record.attempts)
+            labelled(self.attempts, front, requested).inc(record.attempts)
             if record.attempts > 1:
-                self.retries.labels(front, requested).inc(record.attempts - 1)
+                labelled(self.retries, front, requested).inc(record.attempts - 1)
             # An answering model (x-gateway-model) means the last call answered: a success, or a client error
             # relayed as the upstream wrote it. Every other call failed.
             failed = record.attempts - (1 if record.model else 0)
             if failed > 0:
-                self.errors.labels(front, requested).inc(failed)
+                labelled(self.errors, front, requested).inc(failed)
             if record.switched:
-                self.fallbacks.labels(front, requested, model).inc()
+                labelled(self.fallbacks, front, requested, model).inc()
+
+    def _labelled(self, metric, *labels):
+        """``metric.labels(*labels)``, kept: looking a child up costs more than counting (every label is
+        a configured name or one of a few fixed words, so there are few)."""
+        child = self._children.get((metric, labels))
+        if child is None:
+            child = self._children[metric, labels] = metric.labels(*labels)
+        return child
 
     def count_streams(self, app):
         """WSGI middleware (inside the access log, which starts the record): a streamed answer is open from the

@@ -9,7 +9,7 @@ answered, the upstream, and the tokens the upstream reported.
 
 from __future__ import annotations
 
-import uuid
+import os
 from dataclasses import dataclass, field
 
 from . import ir
@@ -42,7 +42,7 @@ class RequestRecord:
         """A record for the request in ``environ``; its id is the client's X-Request-Id if it sent a usable one."""
         given = environ.get("HTTP_X_REQUEST_ID", "")
         request_id = given if 0 < len(given) <= 128 and given.isprintable() and given.isascii() else \
-            "req_" + uuid.uuid4().hex
+            "req_" + os.urandom(16).hex()
         record = cls(request_id, environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
         environ[ENV_RECORD] = record
         return record

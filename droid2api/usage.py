@@ -63,9 +63,10 @@ class Usage:
         self.store = store
         self.clock = clock
         self.flush_every = flush_every
-        self._pending = {}  # store key -> amount not yet written
-        self._new_pairs = set()  # index entries (JSON pairs) this worker has not written yet
-        self._indexed = set()  # (day, pair) this worker has written its index entry for
+        self._pending = {}  # (day, (key name, model), kind) -> amount not yet written
+        self._new_pairs = set()  # (day, (key name, model)) whose index entry this worker has not written yet
+        self._indexed = set()  # (day, (key name, model)) this worker has written the index entry of
+        self._day = (0.0, "")  # (the end of the day in seconds, the day): record() asks for it every time
         self._lock = threading.Lock()
         self._flusher = None
 
@@ -76,16 +77,26 @@ class Usage:
         """Count one finished request (the sink)."""
         if not is_counted(record):
             return
-        day = self.today().isoformat()
-        pair = [record.client, record.model or record.requested]
-        amounts = {_key(day, pair, "requests"): 1}
-        amounts.update({_key(day, pair, kind): record.tokens[kind] for kind in TOKEN_KINDS if record.tokens.get(kind)})
-        with self._lock:
-            for name, amount in amounts.items():
-                self._pending[name] = self._pending.get(name, 0) + amount
-            if (day, json.dumps(pair)) not in self._indexed:
-                self._new_pairs.add((day, json.dumps(pair)))
+        day = self._current_day()
+        pair = (record.client, record.model or record.requested)
+        with self._lock:  # the store's keys are written out at the flush, once per key and second
+            pending = self._pending
+            pending[day, pair, "requests"] = pending.get((day, pair, "requests"), 0) + 1
+            for kind in TOKEN_KINDS:
+                amount = record.tokens.get(kind)
+                if amount:
+                    pending[day, pair, kind] = pending.get((day, pair, kind), 0) + amount
+            if (day, pair) not in self._indexed:
+                self._new_pairs.add((day, pair))
         self._start_flusher()
+
+    def _current_day(self) -> str:
+        now = self.clock()
+        ends, day = self._day
+        if now >= ends or now < ends - 86400:
+            day = self.today().isoformat()
+            self._day = ((now // 86400 + 1) * 86400, day)
+        return day
 
     def flush(self):
         """Write the pending counts (one transaction) and any new index entries."""
@@ -96,9 +107,10 @@ class Usage:
             return
         try:
             if pending:
-                self.store.increment_many(NAMESPACE, pending, ttl=TTL)
+                self.store.increment_many(NAMESPACE, {_key(day, pair, kind): amount
+                                                      for (day, pair, kind), amount in pending.items()}, ttl=TTL)
             for day, pair in new_pairs:  # an index entry lives as long as the counters of the day it was seen
-                self.store.put(INDEX, pair, b"1", ttl=TTL)
+                self.store.put(INDEX, json.dumps(list(pair)), b"1", ttl=TTL)
                 self._indexed.add((day, pair))
         except StoreError as e:  # kept for the next flush: a store that is back gets the counts late, not never
             log.warning("usage: cannot write %d counts yet: %s", len(pending), e)
