@@ -36,7 +36,7 @@ from .stored_responses import StoredResponses, as_items
 from .tokens import estimate_input_tokens
 from .upstream import UpstreamClient, UpstreamFailed, UpstreamResponse
 from .usage import Usage
-from .wire import dump_bytes, dumps, loads_or_none, parse_object
+from .wire import dump_bytes, dumps, loads_or_none, parse_object, relayable_as_sent
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class Gateway:
         return standard_headers(route, secret, incoming.headers, stream)
 
     def send(self, route: Route, url: str, body: dict, incoming: Incoming, stream: bool, *,
-             forward_query: bool = False) -> UpstreamResponse:
+             forward_query: bool = False, payload: bytes | None = None) -> UpstreamResponse:
         """POST ``body`` upstream and wait for the answer to begin; UpstreamFailed if it does not.
 
         An error status is read whole and raised, as is a call that gets no
@@ -102,12 +102,14 @@ class Gateway:
         every failure the router may still route around happens here, before
         the client has been answered. The client's query string is forwarded
         only when asked for (passthrough): it is written in the client's
-        dialect, which a converted upstream may read differently.
+        dialect, which a converted upstream may read differently. ``payload``
+        is ``body`` already written (the client's own bytes).
         """
         if forward_query and incoming.query and not route.factory:
             url += ("&" if "?" in url else "?") + incoming.query
         headers = self.upstream_headers(route, incoming, stream)
-        payload = dump_bytes(body)
+        if payload is None:
+            payload = dump_bytes(body)
         dev_dump(f"-> {route.upstream} POST {url}", headers, payload, secret_headers=credential_headers(route))
         try:
             upstream = self.client.post(route.upstream, url, headers, payload, route.timeouts.call(stream))
@@ -209,12 +211,16 @@ class Gateway:
             url = route.count_tokens_url()
             if url is None:  # an upstream of the client's dialect that cannot count (Factory's Gemini)
                 return self.count_tokens(dialect, route, _decode_count(dialect, body, route), incoming)
-            body = dialect.apply_policies(body, route, self.policy.system_prompt, count_tokens=True)
+            policied = dialect.apply_policies(body, route, self.policy.system_prompt, count_tokens=True)
         else:
-            body = dialect.apply_policies(body, route, self.policy.system_prompt)
+            policied = dialect.apply_policies(body, route, self.policy.system_prompt)
             url = route.generate_url(stream, sse=sse)
+        # Nothing changed: the client's own bytes go, unparsed and unwritten (0.4 ms for Claude Code's 117 KB).
+        payload = incoming.body if incoming.body is not None and relayable_as_sent(incoming.body, body, policied) \
+            else None
         # The URL a passthrough builds already says how to stream; the client's own alt= must not repeat it.
-        upstream = self.send(route, url, body, incoming, stream, forward_query=route.dialect != ir.Dialect.GEMINI)
+        upstream = self.send(route, url, policied, incoming, stream, forward_query=route.dialect != ir.Dialect.GEMINI,
+                             payload=payload)
         headers = relayed_headers(upstream.headers)
         if upstream.is_event_stream:
             chunks = passthrough_stream(upstream, dialect, self.settings.dev_mode, incoming.add_usage)

@@ -74,6 +74,27 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")  # NaN, Infinity: Python's extension, not JSON
 
 
+def relayable_as_sent(raw: bytes, parsed: dict, policied: dict) -> bool:
+    """Whether a relayed body may go upstream as the client's own bytes ``raw``: the policies left every
+    top-level field as parsed, and the bytes are UTF-8, as every upstream reads them.
+
+    The policies never change a nested value in place (the client's body stays as sent for the next route
+    to try), so a field they changed is a new object: identity says enough, and costs nothing on a large
+    body. The model is the exception, written back as the route's string: compared by value. ``json.loads``
+    also reads UTF-16 and UTF-32 and skips a byte-order mark; such bytes are written out again instead.
+    """
+    if len(parsed) != len(policied) or raw[:1] in (b"\x00", b"\xef", b"\xfe", b"\xff") or raw[1:2] == b"\x00":
+        return False
+    for name, value in policied.items():
+        sent = parsed.get(name, _ABSENT)
+        if sent is not value and not (type(value) is str and sent == value):
+            return False
+    return True
+
+
+_ABSENT = object()
+
+
 def loads_or_none(raw):
     """Parse JSON if possible (error bodies, stream payloads); None when it is not JSON."""
     try:

@@ -7,7 +7,7 @@ the dialect its errors are rendered in (``bp.dialect``).
 
 from flask import current_app, request
 
-from ..access import ENV_CLIENT, Incoming
+from ..access import ENV_BODY, ENV_CLIENT, Incoming
 from ..disconnect import watch_client
 from ..record import current as current_record
 from ..wire import parse_object
@@ -22,7 +22,7 @@ def gateway():
 
 
 def read_body() -> dict:
-    raw = request.get_data(cache=False)
+    raw = request.environ[ENV_BODY] = request.get_data(cache=False)
     watch_client(request.environ)  # from here on, the client's socket only says whether it is still there
     return parse_object(raw)
 
