@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install bench bench-latency check clean
+.PHONY: run test install bench bench-streams bench-latency check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ test: $(VENV)/.installed-test $(VENV)/wheelhouse/.built
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/stream_codecs.py
+
+# 1,000 streams open in one worker and its memory, the time to first byte added, and a 10-minute soak
+# (STREAMS, TTFB_REQUESTS, SOAK_SECONDS; PARTS=1,2,3 picks the parts).
+bench-streams: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/streams.py
 
 bench-latency: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/latency.py
