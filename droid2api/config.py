@@ -100,6 +100,7 @@ class Settings:
     port: int = 3000
     host: str | None = None
     workers: int = 2
+    worker_connections: int = 1000  # connections one gevent worker serves at once: each open stream is one
     model_redirects: dict = field(default_factory=dict)
     endpoints: dict = field(default_factory=dict)  # Factory endpoint URL by model type
     proxies: list = field(default_factory=list)
@@ -212,6 +213,7 @@ def _settings(data: dict, label: str, environ) -> Settings:
         port=_env_int(environ, "PORT", data["port"], 65535, "a port number (1-65535)"),
         host=environ.get("DROID2API_HOST") or data.get("host"),
         workers=_env_int(environ, "WEB_CONCURRENCY", data["workers"], None, "a positive integer"),
+        worker_connections=data["worker_connections"],
         model_redirects=data["model_redirects"],
         endpoints=endpoints,
         proxies=[p["url"] for p in data["proxies"]],

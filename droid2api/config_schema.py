@@ -144,6 +144,7 @@ class ConfigSchema(_Strict):
                           validate=validate.Range(min=1, max=65535, error="must be a port number (1-65535)"))
     host = _str()
     workers = _count(load_default=2)
+    worker_connections = _count(load_default=1000)
     model_redirects = fields.Dict(keys=fields.String(), values=_str(), load_default=dict)
     endpoint = fields.List(fields.Nested(EndpointSchema), load_default=list)
     proxies = fields.List(fields.Nested(ProxySchema), load_default=list)

@@ -38,7 +38,7 @@ def gunicorn_settings(environ=os.environ, served: ServedConfig | None = None) ->
         "bind": [address(served.bind)],
         "worker_class": "gevent",
         "workers": settings.workers,
-        "worker_connections": 1000,
+        "worker_connections": settings.worker_connections,
         "timeout": 60,  # heartbeat only: gevent workers keep answering it during long streams
         "graceful_timeout": 30,
         "keepalive": 75,  # longer than nginx's upstream keepalive_timeout (60s)

@@ -337,3 +337,13 @@ def test_bind_address_follows_access_keys(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().err == ""
     assert gunicorn_settings({"DROID2API_HOST": "10.0.0.5"})["bind"] == ["10.0.0.5:3000"]
     assert "listening on 10.0.0.5 without access keys" in capsys.readouterr().err
+
+
+def test_worker_connections_come_from_the_config(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.json").write_text(NODE_CONFIG)
+    assert gunicorn_settings({})["worker_connections"] == 1000
+    (tmp_path / "config.json").write_text(json.dumps({**json.loads(NODE_CONFIG), "worker_connections": 2500}))
+    assert gunicorn_settings({})["worker_connections"] == 2500
+    with pytest.raises(ConfigError):
+        load(base_config(worker_connections=0), {})
