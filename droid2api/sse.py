@@ -44,10 +44,20 @@ class SSEDecoder:
         if unterminated is not None:
             self._pieces.append(unterminated)
         events = []
-        for line in lines:
-            event = self._line(line)
-            if event is not None:
-                events.append(event)
+        data, name = self._data, self._event
+        for line in lines:  # _line's work, inlined: this loop runs for every line of every stream
+            if not line:
+                if data:
+                    events.append((name, b"\n".join(data).decode("utf-8", "replace")))
+                    data = []
+                name = None
+            elif line.startswith(b"data:"):
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
+            elif line[:1] != b":":
+                self._data, self._event = data, name
+                self._line(line)
+                data, name = self._data, self._event
+        self._data, self._event = data, name
         return events
 
     def close(self) -> list:
