@@ -15,11 +15,10 @@ import threading
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from requests.models import Response
 from requests.structures import CaseInsensitiveDict
 
 from .errors import GatewayError
+from .transport import LeanAdapter
 
 log = logging.getLogger(__name__)
 
@@ -258,60 +257,6 @@ class UpstreamClient:
                     session.headers.clear()
                     self._sessions[key] = session
         return session
-
-
-class LeanAdapter(HTTPAdapter):
-    """requests' transport adapter without the per-call work an upstream call does not need.
-
-    ``HTTPAdapter.send`` is kept whole (its error translation, and the ``responses``
-    mocks of the unit tests, which replace it); only the hooks it offers for
-    subclassing change. Per call, the stock ones parse the URL four times to find
-    the connection pool and the request line, and fill a cookie jar from the
-    answer's headers: together about a sixth of a relayed call's own time.
-    Here the pool is looked up by the URL's origin, the request line is cut
-    from the URL, and no cookies are kept (one jar for all the clients of an
-    upstream would leak between them).
-    """
-
-    def __init__(self, **options):
-        super().__init__(**options)
-        self._pools = {}  # scheme://host[:port] -> urllib3 connection pool
-
-    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
-        if verify is not True or cert is not None:
-            return super().get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
-        origin, _ = _split(request.url)
-        pool = self._pools.get(origin)
-        if pool is None or pool.pool is None:  # none yet, or closed (evicted by the pool manager, adapter closed)
-            pool = super().get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
-            self._pools[origin] = pool
-        return pool
-
-    def request_url(self, request, proxies):
-        if proxies:  # a plain-HTTP proxy takes the whole URL
-            return super().request_url(request, proxies)
-        return _split(request.url)[1]
-
-    def build_response(self, req, resp):
-        response = Response()
-        response.status_code = resp.status
-        response.headers = CaseInsensitiveDict(resp.headers)
-        response.raw = resp
-        response.reason = resp.reason
-        response.url = req.url
-        response.request = req
-        response.connection = self
-        return response
-
-    def close(self):
-        self._pools.clear()
-        super().close()
-
-
-def _split(url: str) -> tuple:
-    """(scheme://host[:port], /path?query) of an absolute URL built from validated config."""
-    scheme, _, host, *path = url.split("/", 3)
-    return f"{scheme}//{host}", "/" + (path[0].partition("#")[0] if path else "")
 
 
 def _prepared(url: str, headers: dict, body: bytes) -> requests.PreparedRequest:
