@@ -1,62 +1,21 @@
-"""requests' transport adapter and urllib3's connections, made lean for upstream calls.
+"""requests' transport adapter, made lean for upstream calls.
 
 ``UpstreamClient`` (upstream.py) mounts ``LeanAdapter`` on each session. What it
-changes was found by profiling a relayed call (README, Speed): the stock
-adapter's per-call URL parsing and cookie jar, and the check urllib3 makes
-before reusing a pooled connection, which under gevent's patched ``poll``
-registered and ran a watcher on the hub (4–5% of a worker's time at 16
-connections) where one non-blocking system call answers the same question.
+changes was found by profiling a relayed call (README, Speed).
+
+One thing measured and left as it is: before reusing a pooled connection,
+urllib3 asks whether the server has closed it with a ``poll``, which gevent
+patches into a watcher on the hub. A real non-blocking ``poll`` costs less
+(16-connection throughput +5-10%), but that wait on the hub is also where a
+worker's other connections get their turn: without it the 16-connection p99
+went from ~18 ms to ~250 ms.
 """
 
 from __future__ import annotations
 
-import select
-
 from requests.adapters import HTTPAdapter
 from requests.models import Response
 from requests.structures import CaseInsensitiveDict
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-
-try:  # the real poll: gevent's (after monkey-patching) waits on the hub even for a timeout of 0
-    from gevent.monkey import get_original
-
-    _poll = get_original("select", "poll")
-except ImportError:  # gevent is a dependency; without it, select.poll is the real one anyway
-    _poll = select.poll
-
-
-def _quiet(sock) -> bool:
-    """Whether nothing waits to be read on an idle pooled connection: no end of file, no stray bytes. Either
-    means the server has closed it or broken the protocol, and it must not carry the next request."""
-    if sock is None:
-        return False
-    poller = _poll()
-    poller.register(sock.fileno(), select.POLLIN)
-    return not poller.poll(0)
-
-
-class _Connection(HTTPConnection):
-    @property
-    def is_connected(self) -> bool:  # urllib3 asks before reusing a pooled connection
-        return _quiet(self.sock)
-
-
-class _HTTPSConnection(HTTPSConnection):
-    @property
-    def is_connected(self) -> bool:
-        return _quiet(self.sock)
-
-
-class _Pool(HTTPConnectionPool):
-    ConnectionCls = _Connection
-
-
-class _HTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
-
-
-POOLS = {"http": _Pool, "https": _HTTPSPool}
 
 
 class LeanAdapter(HTTPAdapter):
@@ -75,16 +34,6 @@ class LeanAdapter(HTTPAdapter):
     def __init__(self, **options):
         self._pools = {}  # scheme://host[:port] -> urllib3 connection pool
         super().__init__(**options)
-
-    def init_poolmanager(self, *args, **options):
-        super().init_poolmanager(*args, **options)
-        self.poolmanager.pool_classes_by_scheme = POOLS
-
-    def proxy_manager_for(self, proxy, **options):
-        manager = super().proxy_manager_for(proxy, **options)
-        if not proxy.lower().startswith("socks"):  # SOCKS brings pool classes of its own
-            manager.pool_classes_by_scheme = POOLS
-        return manager
 
     def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
         if verify is not True or cert is not None:

@@ -1,43 +1,31 @@
-"""The lean transport: the pools it makes, and the check before a pooled connection is reused."""
+"""The lean transport adapter: the pool and request line it finds without requests' per-call URL parsing."""
 
 from __future__ import annotations
 
-import socket
+import requests
 
-import pytest
-
-from droid2api.transport import LeanAdapter, _Connection, _HTTPSConnection, _quiet
+from droid2api.transport import LeanAdapter, _split
 
 
-@pytest.fixture
-def pair():
-    ours, theirs = socket.socketpair()
-    yield ours, theirs
-    ours.close()
-    theirs.close()
+def prepared(url: str) -> requests.PreparedRequest:
+    return requests.Request("POST", url, data=b"{}").prepare()
 
 
-def test_an_idle_connection_is_quiet_until_the_server_closes_it(pair):
-    ours, theirs = pair
-    assert _quiet(ours)
-    theirs.close()
-    assert not _quiet(ours)
+def test_origin_and_request_line():
+    assert _split("https://api.example.com/v1/messages?beta=true") == ("https://api.example.com",
+                                                                       "/v1/messages?beta=true")
+    assert _split("http://127.0.0.1:8080/a/b") == ("http://127.0.0.1:8080", "/a/b")
+    assert _split("http://127.0.0.1:8080") == ("http://127.0.0.1:8080", "/")
 
 
-def test_stray_bytes_on_an_idle_connection_make_it_unusable(pair):
-    ours, theirs = pair
-    theirs.sendall(b"HTTP/1.1 408 Request Timeout\r\n\r\n")
-    assert not _quiet(ours)
-
-
-def test_no_socket_is_no_connection():
-    assert not _quiet(None)
-
-
-def test_the_pools_use_the_quick_check():
+def test_one_pool_per_origin_and_a_new_one_after_a_close():
     adapter = LeanAdapter(pool_connections=2, pool_maxsize=4, max_retries=0)
-    assert adapter.poolmanager.connection_from_url("http://upstream.test/v1").ConnectionCls is _Connection
-    assert adapter.poolmanager.connection_from_url("https://upstream.test/v1").ConnectionCls is _HTTPSConnection
-    proxied = adapter.proxy_manager_for("http://proxy.test:3128")
-    assert proxied.connection_from_url("https://upstream.test/v1").ConnectionCls is _HTTPSConnection
+    first = adapter.get_connection_with_tls_context(prepared("http://upstream.test/v1/a"), True)
+    assert adapter.get_connection_with_tls_context(prepared("http://upstream.test/v1/b?x=1"), True) is first
+    assert adapter.get_connection_with_tls_context(prepared("https://upstream.test/v1/a"), True) is not first
+    assert adapter.request_url(prepared("http://upstream.test/v1/b?x=1"), {}) == "/v1/b?x=1"
+    assert adapter.request_url(prepared("http://upstream.test/v1/b"), {"http": "http://proxy.test:3128"}) == \
+        "http://upstream.test/v1/b"  # a plain-HTTP proxy is sent the whole URL
     adapter.close()
+    again = adapter.get_connection_with_tls_context(prepared("http://upstream.test/v1/a"), True)
+    assert again is not first and again.pool is not None
