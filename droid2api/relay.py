@@ -133,18 +133,23 @@ def opening_error(dialect, first: bytes):
     error body); else None. Only an event whose data is the dialect's own error body counts, never a
     decoder's complaint about a shape: that is for the real decoding to report, once the stream is kept.
     """
-    decoder = dialect.StreamDecoder()
-    for name, data in SSEDecoder().feed(first):
-        try:
-            decoded = decoder.feed(name, data)
-        except GatewayError:
-            return None
-        for event in decoded:
-            if isinstance(event, ir.StreamError) and dialect.is_error_body(loads_or_none(data)):
-                return event, data
-            if not isinstance(event, ir.Start):
-                return None  # content came first (or a complaint): the answer has begun
+    decoder, sse = dialect.StreamDecoder(), SSEDecoder()
+    # In pieces: a first read may hold a whole answer, and the first event or two decide.
+    for start in range(0, len(first), _OPENING_PIECE):
+        for name, data in sse.feed(first[start:start + _OPENING_PIECE]):
+            try:
+                decoded = decoder.feed(name, data)
+            except GatewayError:
+                return None
+            for event in decoded:
+                if isinstance(event, ir.StreamError) and dialect.is_error_body(loads_or_none(data)):
+                    return event, data
+                if not isinstance(event, ir.Start):
+                    return None  # content came first (or a complaint): the answer has begun
     return None
+
+
+_OPENING_PIECE = 2048
 
 
 READ_DONE = object()  # among decoded events: the events of one upstream read end here
