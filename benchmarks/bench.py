@@ -324,21 +324,27 @@ def run(directory: Path) -> str:
     ])
 
 
-def main() -> int:
+def main_of(name: str, run) -> int:
+    """A benchmark's whole main: ``run(directory)`` in a fresh temporary directory; a failure is one line and
+    an exit status (2: a tool is missing, 1: a server or tool failed, 130: interrupted, servers stopped)."""
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a `kill` stops the servers too, as Ctrl-C does
     try:
-        with tempfile.TemporaryDirectory(prefix="droid2api-bench-") as directory:
-            print(run(Path(directory)))
+        with tempfile.TemporaryDirectory(prefix=f"droid2api-{name}-") as directory:
+            run(Path(directory))
     except Missing as e:
-        print(f"bench: {e}", file=sys.stderr)
+        print(f"{name}: {e}", file=sys.stderr)
         return 2
     except RuntimeError as e:  # a server that did not start or answered wrong, a wrk that failed
-        print(f"bench: {e}", file=sys.stderr)
+        print(f"{name}: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("bench: interrupted; servers stopped", file=sys.stderr)
+        print(f"{name}: interrupted; servers stopped", file=sys.stderr)
         return 130
     return 0
+
+
+def main() -> int:
+    return main_of("bench", lambda directory: print(run(directory)))
 
 
 if __name__ == "__main__":

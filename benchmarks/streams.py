@@ -33,10 +33,8 @@ import os
 import platform
 import random
 import resource
-import signal
 import statistics
 import sys
-import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -348,17 +346,7 @@ def run(directory: Path):
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a `kill` stops the servers too, as Ctrl-C does
-    try:
-        with tempfile.TemporaryDirectory(prefix="droid2api-streams-") as directory:
-            run(Path(directory))
-    except RuntimeError as e:  # a server that did not start or answered wrong
-        print(f"streams: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("streams: interrupted; servers stopped", file=sys.stderr)
-        return 130
-    return 0
+    return bench.main_of("streams", run)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from filelock import Timeout
 from .disconnect import shielded
 from .errors import GatewayError
 from .store import StoreError
-from .token_storage import LOCK_TIMEOUT, FileTokens, RedisTokens, timestamp, write_private_json  # noqa: F401
+from .token_storage import FileTokens, RedisTokens, timestamp
 
 log = logging.getLogger(__name__)
 
