@@ -19,8 +19,8 @@ process (raw HTTP/1.1, ``Connection: close``). Three parts:
 
 Prints figures; asserts nothing. PARTS (default 1,2,3) picks the parts. The open files limit of this process is
 raised to its hard limit first: the fake and the gateway inherit it. A gevent worker serves at most gunicorn's
-``worker_connections`` connections at once (1000, set in droid2api/server.py; gunicorn reads
-GUNICORN_CMD_ARGS="--worker-connections N" after the config file, which changes it for a trial).
+``worker_connections`` connections at once (the config key, 1000 by default; raised to STREAMS here
+when a trial asks for more).
 Run: ``.venv/bin/python benchmarks/streams.py`` (part 3 alone takes SOAK_SECONDS).
 """
 
@@ -67,7 +67,8 @@ def gateway_config(upstream: str) -> dict:
     ``claude-quick``, ``claude-paced``, ``claude-500`` on the fake's other paths. No breaker opens: every
     request for ``claude-500`` reaches the fake (five 500s in a row would open it, and the gateway would answer
     503 itself for up to breaker_max_cooldown)."""
-    config = {**bench.gateway_config(upstream), "breaker_failures": 10 ** 9}
+    config = {**bench.gateway_config(upstream), "breaker_failures": 10 ** 9,
+              "worker_connections": max(1000, STREAMS)}  # the default, unless a trial asks for more
     for kind in ("quick", "paced", "500"):
         config["upstreams"].append({"name": f"fake-{kind}", "type": "anthropic",
                                     "base_url": f"{upstream}/anthropic-{kind}", "api_key": "k"})
