@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import subprocess
 import tempfile
 import logging
 from pathlib import Path
@@ -276,3 +277,14 @@ class LogRecords(logging.Handler):
         found = [r.getMessage() for r in self.records if r.levelno >= logging.ERROR and r.exc_info]
         self.records.clear()
         return found
+
+
+def stop_process(process, limit: float):
+    """Terminate a test's child process and wait for it; killed if it has not gone within ``limit`` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(limit)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from .debian import installed
+from .helpers import stop_process
 
 STARTUP_LIMIT = 20.0
 STOP_LIMIT = 10.0
@@ -70,13 +71,8 @@ class RedisServer:
         return self
 
     def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_LIMIT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, STOP_LIMIT)
 
     def command(self, *args) -> bytes:
         """One command sent raw (RESP array of bulk strings); the first reply line, e.g. b"+OK" (tests only)."""

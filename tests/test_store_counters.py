@@ -71,15 +71,20 @@ print(" ".join(map(str, seen)))
 """
 
 
-def test_increment_is_atomic_across_processes(tmp_path):
-    path = Path(tmp_path) / "data" / DB_FILE
-    runs = [subprocess.Popen([sys.executable, "-c", COUNTER, str(path), "150"], cwd=REPO, stdout=subprocess.PIPE,
+def values_from_processes(script: str, target: str) -> list:
+    """What three processes running ``script`` on ``target`` (150 increments each) printed, one value a line."""
+    runs = [subprocess.Popen([sys.executable, "-c", script, target, "150"], cwd=REPO, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
     values = []
     for run in runs:
         out, err = run.communicate(timeout=60)
         assert run.returncode == 0, err
         values += [int(v) for v in out.split()]
+    return values
+
+
+def test_increment_is_atomic_across_processes(tmp_path):
+    values = values_from_processes(COUNTER, str(Path(tmp_path) / "data" / DB_FILE))
     assert sorted(values) == list(range(1, 451))  # every value handed out exactly once
 
 

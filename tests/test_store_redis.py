@@ -35,6 +35,7 @@ from .test_store_counters import (test_a_key_with_a_lone_surrogate_is_stored_and
                                   test_increment_many_adds_to_several_counters_at_once,
                                   test_increment_refuses_bad_arguments_like_put,
                                   test_items_lists_one_namespace_without_expired_entries)
+from .test_store_counters import values_from_processes
 from .redis_server import free_port
 
 SCALE = 100.0
@@ -239,14 +240,7 @@ print(" ".join(str(store.increment("n", "shared")) for _ in range(int(sys.argv[2
 
 
 def test_increment_is_atomic_across_processes(redis_url):
-    runs = [subprocess.Popen([sys.executable, "-c", COUNTER, redis_url, "150"], cwd=REPO, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True) for _ in range(3)]
-    values = []
-    for run in runs:
-        out, err = run.communicate(timeout=60)
-        assert run.returncode == 0, err
-        values += [int(v) for v in out.split()]
-    assert sorted(values) == list(range(1, 451))
+    assert sorted(values_from_processes(COUNTER, redis_url)) == list(range(1, 451))
 
 
 GREENLETS = """

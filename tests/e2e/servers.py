@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from tests import fake_upstream
+from tests.helpers import stop_process
 
 from .client import get, post
 
@@ -110,13 +111,7 @@ class LoggedProcess:
             self.process.terminate()
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_LIMIT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, STOP_LIMIT)
         if self.process.stdout:
             self.process.stdout.close()
 
