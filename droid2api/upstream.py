@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.structures import CaseInsensitiveDict
 
+from . import response_headers
 from .errors import GatewayError
 from .transport import LeanAdapter
 
@@ -182,6 +183,7 @@ class UpstreamClient:
     """One pooled requests.Session per upstream and proxy, proxies taken in turn."""
 
     def __init__(self, proxies: list):
+        response_headers.install()
         self._proxies = itertools.cycle(proxies) if proxies else None
         self._proxy_lock = threading.Lock()
         self._sessions = {}
