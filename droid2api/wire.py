@@ -1,4 +1,4 @@
-"""JSON on the wire: compact encoding and strict parsing of request bodies.
+"""JSON on the wire: compact encoding (orjson, the json module where orjson will not) and strict parsing.
 
 Parsed JSON may hold lone UTF-16 surrogates: ``"\\ud83d"`` is valid JSON (Claude
 Code sends one when it cuts an emoji in half) but has no UTF-8 encoding. The
@@ -11,18 +11,25 @@ from __future__ import annotations
 import json
 import math
 
+import orjson
+
 from .errors import GatewayError
 
+# Everything orjson will not write goes through these: lone surrogates, integers past 64 bits, keys
+# that are not strings. The first keeps other text as it is; the second escapes everything outside
+# ASCII, lone surrogates included.
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-# Escapes everything outside ASCII, lone surrogates included; used only when the fast encoder's text
-# cannot be written as UTF-8.
 _escaping_encoder = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
 
 
 def dumps(obj) -> str:
     """Compact JSON text that is always encodable as UTF-8."""
+    try:
+        return orjson.dumps(obj).decode()
+    except TypeError:  # orjson.JSONEncodeError: see above
+        pass
     text = _encoder.encode(obj)
-    if text.isascii():  # O(1) in CPython: the common case costs nothing more
+    if text.isascii():  # O(1) in CPython
         return text
     try:
         text.encode()
@@ -32,15 +39,18 @@ def dumps(obj) -> str:
 
 
 def dump_bytes(obj) -> bytes:
-    """Compact JSON bytes for an upstream, everything outside ASCII written as its ``\\uXXXX`` escape.
+    """Compact JSON bytes, as UTF-8, for an upstream.
 
-    The escapes are the same JSON to any parser, lone surrogates included, and
-    the encoding is 2-3 times faster than writing UTF-8: the C encoder builds
-    an ASCII string, which needs no transcoding (a 117 KB Claude Code body:
-    0.37 ms instead of 0.9 ms). Text outside ASCII grows on the wire (6 bytes
-    a character instead of 2-4), which costs less than the CPU on every turn.
+    orjson writes them ten to twenty times faster than the json module (a
+    117 KB Claude Code body: about 40 µs instead of 0.4-0.9 ms); what it will
+    not write, the json module writes with everything outside ASCII as its
+    ``\\uXXXX`` escape, which is the same JSON to any parser, lone surrogates
+    included.
     """
-    return _escaping_encoder.encode(obj).encode("ascii")
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return _escaping_encoder.encode(obj).encode("ascii")
 
 
 def parse_object(raw: bytes, what: str = "request body") -> dict:
