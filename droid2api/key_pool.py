@@ -16,6 +16,9 @@ from .credentials import NO_CREDENTIAL, RefreshingToken, StaticKey, fingerprint,
 from .errors import GatewayError
 
 
+_MAX_SERVER_KEYS = 4096
+
+
 @dataclass(frozen=True, slots=True)
 class Key:
     """One credential an attempt may send. ``secret`` None: the refreshing Factory token, read when sending.
@@ -29,22 +32,22 @@ class Key:
     pooled: bool
 
 
-
 class Credentials:
     """Answers "which Authorization goes upstream" for every request."""
 
     def __init__(self, factory, environ=os.environ):
         self.factory = factory
         self._environ = environ
+        self._server_keys = {}  # secret -> its Key: the fingerprint is a hash, and every request lists them
 
     def keys(self, route, client_key: str | None) -> list:
         """The keys ``route`` may be called with, in the pool's order: the server's own, else the client's."""
         configured = self._configured_keys(route.config) if route.config is not None else []
         if configured:  # an upstream's own keys; a Factory-style upstream may have its own too
-            return [Key(k, fingerprint(k), True) for k in configured]
+            return [self._server_key(k) for k in configured]
         if route.factory:
             if isinstance(self.factory, StaticKey):
-                return [Key(k, fingerprint(k), True) for k in self.factory.keys]
+                return [self._server_key(k) for k in self.factory.keys]
             if self.factory is not None:
                 return [Key(None, self.factory.source, False)]
             if client_key:
@@ -55,6 +58,14 @@ class Credentials:
             return [Key(client_key, fingerprint(client_key), False)]
         raise GatewayError(401, f"upstream {upstream.name!r} has no key: set api_key, api_keys, api_key_env or "
                                 f"api_keys_env in its config, or send your own key as Authorization: Bearer")
+
+    def _server_key(self, secret: str) -> Key:
+        key = self._server_keys.get(secret)
+        if key is None:
+            if len(self._server_keys) >= _MAX_SERVER_KEYS:  # keys read from the environment may change
+                self._server_keys.clear()
+            key = self._server_keys[secret] = Key(secret, fingerprint(secret), True)
+        return key
 
     def _configured_keys(self, upstream) -> list:
         if upstream.api_key:
