@@ -85,6 +85,8 @@ PLAIN_CASES = {
                                 "candidates[0].content.parts[0].text must be a string, not 5"),
     "gemini candidates is an object": ("google", {**GEMINI, "candidates": {"content": {}}},
                                        "candidates must be a list of candidates, not object"),
+    "gemini usage is a string": ("google", {**GEMINI, "usageMetadata": {"promptTokenCount": "3"}},
+                                 "usageMetadata.promptTokenCount must be a non-negative integer, not string"),
 }
 
 
@@ -138,6 +140,11 @@ STREAM_CASES = {
     "gemini parts is a string": (
         "google", [{**GEMINI, "candidates": [{"content": {"parts": "hello"}, "finishReason": "STOP"}]}],
         "an event of an unexpected shape: candidates[0].content.parts must be a list of parts, not string"),
+    # Each chunk repeats the usage so far, and the decoder reads only the last chunk's, when the stream ends.
+    "gemini usage is a string": (
+        "google", [{**GEMINI, "candidates": [{"content": {"parts": [{"text": "hel"}]}}]},
+                   {**GEMINI, "usageMetadata": {"promptTokenCount": 3, "thoughtsTokenCount": "1"}}],
+        "an event of an unexpected shape: usageMetadata.thoughtsTokenCount must be a non-negative integer, not string"),
 }
 
 

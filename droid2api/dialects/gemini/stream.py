@@ -64,7 +64,7 @@ class StreamDecoder:
         self._tool_calls = False
         self._finish_reason = None
         self._blocked = False  # the prompt was refused: no candidates at all
-        self._usage = ir.Usage()
+        self._usage_metadata = None  # the latest chunk's usageMetadata, read once, at the end
 
     def feed(self, event: str | None, data: str) -> list:
         if self._done or not data.strip():
@@ -90,7 +90,6 @@ class StreamDecoder:
         finish_reason = shape.string(candidate, "finishReason", where)
         block_reason = shape.string(shape.obj(payload, "promptFeedback"), "blockReason", "promptFeedback")
         usage = shape.obj(payload, "usageMetadata")
-        usage = decode_usage(usage) if usage else None
         events = []
         if not self._started:
             events.append(ir.Start(id=shape.string(payload, "responseId") or f"resp_{uuid.uuid4().hex[:24]}",
@@ -102,8 +101,8 @@ class StreamDecoder:
             self._finish_reason = finish_reason
         if not candidates and block_reason:
             self._blocked = True
-        if usage is not None:
-            self._usage = usage  # each chunk repeats the totals so far
+        if usage:
+            self._usage_metadata = usage  # each chunk repeats the totals so far
         return events
 
     def close(self) -> list:
@@ -114,15 +113,20 @@ class StreamDecoder:
         if self._finish_reason is None and not self._blocked:
             return self._fail(502, "api_error", "the upstream stream ended before a finishReason; "
                                                 "the answer is incomplete")
-        return self.finish()
+        try:
+            return self.finish()
+        except shape.ShapeError as e:
+            return self._fail(502, "api_error", shape.event_failure(None, e))
 
     def finish(self) -> list:
-        """End the answer as it stands: a non-streamed body is complete whatever it says."""
+        """End the answer as it stands: a non-streamed body is complete whatever it says. Usage of the wrong
+        type is a ShapeError."""
         if self._done:
             return []
+        usage = decode_usage(self._usage_metadata) if self._usage_metadata else ir.Usage()
         events = self._close_open()
         self._done = True
-        events.append(ir.Finish(self._stop_reason(), self._usage))
+        events.append(ir.Finish(self._stop_reason(), usage))
         return events
 
     # -- parts --------------------------------------------------------------
