@@ -108,9 +108,22 @@ _ABSENT = object()
 def loads_or_none(raw):
     """Parse JSON if possible (error bodies, stream payloads); None when it is not JSON."""
     try:
+        if type(raw) is str:
+            # The decoder's scanner straight away: json.loads' checks and whitespace handling around
+            # it cost as much again on a typical stream event. Anything it does not take whole (leading
+            # or trailing blanks, bad JSON) goes through json.loads as before.
+            try:
+                value, end = _scan_once(raw, 0)
+                if end == len(raw):
+                    return value
+            except StopIteration:
+                pass
         return json.loads(raw)
     except (ValueError, TypeError, RecursionError):
         return None
+
+
+_scan_once = json.JSONDecoder().scan_once
 
 
 def arguments_object(arguments: str) -> dict | None:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from droid2api.wire import dump_bytes, dumps
+from droid2api.wire import dump_bytes, dumps, loads_or_none
 
 PLAIN = {"model": "m", "messages": [{"role": "user", "content": "caf\u00e9 \U0001f600"}], "n": 1, "t": 0.5,
          "ok": True, "none": None}
@@ -31,3 +31,14 @@ def test_what_orjson_will_not_write_the_json_module_does(value):
 def test_a_lone_surrogate_goes_out_as_the_escape_the_client_sent():
     assert dump_bytes({"text": "\ud83d"}) == b'{"text":"\\ud83d"}'  # the same escape the client sent
     assert dumps({"text": "\ud83d x \u00e9"}) == '{"text":"\\ud83d x \\u00e9"}'
+
+
+@pytest.mark.parametrize("text, parsed", [
+    ('{"a":[1,2.5,"x"]}', {"a": [1, 2.5, "x"]}),
+    (' {"a":1} ', {"a": 1}),  # blanks around: json.loads takes them
+    ('"\\ud83d"', "\ud83d"),
+    ('{"a":1', None), ('[1,2] x', None), ('', None), ('[' * 100000, None),
+    (b'{"a":1}', {"a": 1}),
+])
+def test_loads_or_none_reads_what_json_loads_reads(text, parsed):
+    assert loads_or_none(text) == parsed
