@@ -15,7 +15,7 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, post_load, validate
 
 from ... import ir
-from ...validation import NOT_EMPTY, Lenient, StringOrParts, Tagged, count, json_type
+from ...validation import NOT_EMPTY, Lenient, StringOrParts, Tagged, count, json_type, load_present
 from ...wire import dumps
 from .. import carried
 from ..decoding import CallSignature, Dropped, UserLocation, location_option
@@ -283,11 +283,11 @@ class ToolField(fields.Field):
             raise ValidationError("must be an object")
         kind = value.get("type")
         if kind is None or kind == "custom":
-            return CUSTOM_TOOL.load(value)
+            return load_present(CUSTOM_TOOL, value)
         if not isinstance(kind, str):
             raise ValidationError({"type": [f"must be a string, not {json_type(kind)}"]})
         if kind.startswith("web_search_"):
-            return WEB_SEARCH_TOOL.load(value)
+            return load_present(WEB_SEARCH_TOOL, value)
         return Dropped(f"{kind} is a tool only Anthropic runs")
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate
 
 from ... import ir
-from ...validation import NOT_EMPTY
+from ...validation import NOT_EMPTY, load_present
 from ...wire import dumps
 from .. import carried
 from ..decoding import Dropped
@@ -251,4 +251,4 @@ class SystemInstruction(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str):
             return [[ir.Text(value)]]
-        return SYSTEM_CONTENT.load(value)
+        return load_present(SYSTEM_CONTENT, value)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from marshmallow import INCLUDE, ValidationError, fields, post_load, validate
 
 from ... import ir
-from ...validation import NOT_EMPTY, Lenient, Tagged, json_type
+from ...validation import NOT_EMPTY, Lenient, Tagged, json_type, load_present
 from ..decoding import Dropped, UserLocation, location_option
 from ..ids import namespaced_tool_name
 from .front_schema import Typed
@@ -114,7 +114,7 @@ class ToolField(fields.Field):
             problem = "is required" if kind is None else f"must be a string, not {json_type(kind)}"
             raise ValidationError({"type": [problem]})
         if kind in TOOLS:
-            return TOOLS[kind].load(value)
+            return load_present(TOOLS[kind], value)
         return Dropped(f"{kind[:80]} is a tool only OpenAI runs")
 
 
