@@ -37,17 +37,18 @@ class ReasoningMemory:
     def remember(self, events):
         """``events`` unchanged; once the answer finishes, each tool call's reasoning is kept.
 
-        Only thinking parts and tool calls are followed, their deltas collected in lists and joined
-        once at the end: this runs on every event of every converted stream.
+        Only thinking parts and tool calls are followed, and of a tool call only its signature: their
+        deltas are collected in lists and joined once at the end. This runs on every event of every
+        converted answer.
         """
         parts, pieces = {}, {}  # IR index -> the part as it started; -> {attribute: [delta values]}
         for event in events:
             if isinstance(event, ir.PartStart) and isinstance(event.part, (ir.Thinking, ir.ToolCall)):
                 parts[event.index], pieces[event.index] = event.part, {}
-            elif isinstance(event, ir.Delta) and event.index in parts:
+            elif isinstance(event, ir.Delta) and event.index in parts and event.kind != "arguments":
                 pieces[event.index].setdefault(_ATTRIBUTES.get(event.kind), []).append(event.value)
-            elif isinstance(event, ir.Finish):
-                self._keep_calls([_joined(parts[index], pieces[index]) for index in sorted(parts)])
+            elif isinstance(event, ir.Finish) and parts:
+                self._keep_calls([(parts[index], pieces[index]) for index in sorted(parts)])
             yield event
 
     def restore(self, request: ir.Request):
@@ -70,14 +71,21 @@ class ReasoningMemory:
             if restored:
                 message.parts[:0] = restored  # thinking opens the turn, as Anthropic requires
 
-    def _keep_calls(self, parts: list):
+    def _keep_calls(self, grown: list):
+        """Keep each tool call's signature and the signed thinking before it; ``grown`` holds (part as
+        started, its collected deltas) pairs in answer order."""
         thinking = []
-        for part in parts:
-            if isinstance(part, ir.Thinking) and (part.signature or part.encrypted or part.redacted):
-                thinking.append({name: getattr(part, name) for name in _THINKING_FIELDS
-                                 if getattr(part, name) not in (None, "")})
-            elif isinstance(part, ir.ToolCall) and (part.signature or thinking):
-                self._put(part.id, {"signature": part.signature, "thinking": thinking})
+        for part, pieces in grown:
+            if isinstance(part, ir.Thinking):
+                part = _joined(part, pieces)
+                if part.signature or part.encrypted or part.redacted:
+                    thinking.append({name: getattr(part, name) for name in _THINKING_FIELDS
+                                     if getattr(part, name) not in (None, "")})
+                continue
+            signature = (part.signature or "") + "".join(pieces["signature"]) if "signature" in pieces \
+                else part.signature
+            if signature or thinking:
+                self._put(part.id, {"signature": signature, "thinking": thinking})
 
     def _put(self, call_id: str, memory: dict):
         try:
