@@ -13,9 +13,11 @@ went from ~18 ms to ~250 ms.
 
 from __future__ import annotations
 
+import datetime
+
 from requests.adapters import HTTPAdapter
+from requests.cookies import cookiejar_from_dict
 from requests.models import Response
-from requests.structures import CaseInsensitiveDict
 
 
 class LeanAdapter(HTTPAdapter):
@@ -51,9 +53,9 @@ class LeanAdapter(HTTPAdapter):
         return _split(request.url)[1]
 
     def build_response(self, req, resp):
-        response = Response()
+        response = LeanResponse.made()
         response.status_code = resp.status
-        response.headers = CaseInsensitiveDict(resp.headers)
+        response.headers = resp.headers  # urllib3's HTTPHeaderDict: case-insensitive already, no copy needed
         response.raw = resp
         response.reason = resp.reason
         response.url = req.url
@@ -64,6 +66,43 @@ class LeanAdapter(HTTPAdapter):
     def close(self):
         self._pools.clear()
         super().close()
+
+
+class LeanResponse(Response):
+    """requests' Response, made without the two objects its ``__init__`` builds and an upstream call never
+    uses: an empty header dict (urllib3's arrives) and a cookie jar, made here only if someone asks for
+    ``cookies``. Together with the headers copy they were about 5 µs of each call."""
+
+    @classmethod
+    def made(cls) -> "LeanResponse":
+        if _RESPONSE_DEFAULTS is None:
+            return cls()
+        response = cls.__new__(cls)
+        response.__dict__.update(_RESPONSE_DEFAULTS)
+        response.history = []
+        return response
+
+    @property
+    def cookies(self):
+        jar = self.__dict__.get("_cookies")
+        if jar is None:
+            jar = self._cookies = cookiejar_from_dict({})
+        return jar
+
+    @cookies.setter
+    def cookies(self, jar):
+        self._cookies = jar
+
+
+def _response_defaults() -> dict | None:
+    """What Response.__init__ sets, read from a real one so that a new attribute in requests comes along;
+    None (make each the usual way) if one of them could not be shared between responses."""
+    defaults = {name: value for name, value in vars(Response()).items() if name not in ("headers", "history", "cookies")}
+    shareable = all(value is None or isinstance(value, (bool, int, str, datetime.timedelta)) for value in defaults.values())
+    return defaults if shareable else None
+
+
+_RESPONSE_DEFAULTS = _response_defaults()
 
 
 def _split(url: str) -> tuple:
