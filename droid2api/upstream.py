@@ -124,6 +124,8 @@ class UpstreamResponse:
                 return
             yield first
         raw = self._response.raw
+        # A body of known length, not compressed, is whole once the length is read: no read to learn its end.
+        sized = "content-encoding" not in self.headers
         self._reader = threading.get_ident()
         try:
             while True:
@@ -131,6 +133,8 @@ class UpstreamResponse:
                 if not chunk:
                     return
                 yield chunk
+                if sized and raw.length_remaining == 0:
+                    return
         except Exception as e:  # urllib3 read errors come in many classes; all mean the same here
             if not self._abandoned:  # the read that close() cut short is not the upstream's failure
                 self.broken = True

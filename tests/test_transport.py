@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
 import io
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
+import urllib3
 
 from droid2api.transport import LeanAdapter, _split
+from droid2api.upstream import UpstreamClient
 
 
 def prepared(url: str) -> requests.PreparedRequest:
@@ -50,3 +55,53 @@ def test_a_response_has_what_requests_gives_one_and_the_answers_headers_as_they_
     assert len(response.cookies) == 0 and response.json() == {}
     other = LeanAdapter().build_response(request, raw)
     assert other.history is not response.history and other.cookies is not response.cookies
+
+
+class _Answers(BaseHTTPRequestHandler):
+    """Answers each POST with the body its path names: sized, gzip-compressed (sized), or chunked."""
+
+    protocol_version = "HTTP/1.1"
+    BODY = b'{"text":"' + b"x" * 5000 + b'"}'
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["content-length"]))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if self.path == "/chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for piece in (self.BODY[:100], self.BODY[100:]):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        body = gzip.compress(self.BODY) if self.path == "/gzip" else self.BODY
+        if self.path == "/gzip":
+            self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_body_is_read_whole_and_a_sized_one_without_a_read_past_its_end(monkeypatch):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    reads = []
+    read1 = urllib3.response.HTTPResponse.read1
+    monkeypatch.setattr(urllib3.response.HTTPResponse, "read1",
+                        lambda self, *a, **k: reads.append(1) or read1(self, *a, **k))
+    client = UpstreamClient([])
+    try:
+        for path in ("/sized", "/gzip", "/chunked", "/sized"):
+            reads.clear()
+            upstream = client.post("u", f"http://127.0.0.1:{server.server_address[1]}{path}", {}, b"{}", (5, 5))
+            assert upstream.read() == _Answers.BODY, path
+            if path == "/sized":
+                assert len(reads) == 1  # the length says it is all there
+                assert upstream._response.raw._connection is None  # and the connection went back to the pool
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()
