@@ -3,10 +3,10 @@
 Starts bench.py's nginx upstream, builds the app on bench.py's config, and calls it with a raw WSGI
 environ for the row's request, again and again (no gunicorn, no gevent, no client: what is left is
 Flask, the gateway and the upstream call). Prints the CPU microseconds per request (best of three
-runs); with ``--profile`` also cProfile's top functions by cumulative time (which slows everything
-about twice, evenly enough to compare). Asserts nothing.
+runs); with ``--profile`` also cProfile's top functions by cumulative time, with ``--profile=tottime``
+by their own time (profiling slows everything about twice, evenly enough to compare). Asserts nothing.
 
-Run: ``.venv/bin/python benchmarks/profile_request.py ROW [--profile]``, ROW being the index of a
+Run: ``.venv/bin/python benchmarks/profile_request.py ROW [--profile[=tottime]]``, ROW being the index of a
 gateway row in bench.py's table (0: Chat -> Anthropic, 2: /v1/messages passthrough, ...).
 """
 
@@ -17,6 +17,7 @@ import cProfile
 import io
 import json
 import logging
+import os
 import pstats
 import sys
 import tempfile
@@ -29,7 +30,7 @@ from benchmarks import bench, nginx  # noqa: E402
 from droid2api.app import create_app  # noqa: E402
 from droid2api.config import parse_settings  # noqa: E402
 
-REQUESTS = 3000
+REQUESTS = int(os.environ.get("REQUESTS", 3000))
 
 
 def environ_for(row: bench.Row, body: bytes) -> dict:
@@ -46,7 +47,9 @@ def environ_for(row: bench.Row, body: bytes) -> dict:
 
 
 def main() -> int:
-    row_index, profile = int(sys.argv[1]), "--profile" in sys.argv[2:]
+    row_index = int(sys.argv[1])
+    options = [a for a in sys.argv[2:] if a.startswith("--profile")]
+    profile = options[0].partition("=")[2] or "cumulative" if options else None
     with tempfile.TemporaryDirectory() as d, contextlib.ExitStack() as running:
         directory = Path(d)
         measured = bench.rows()
@@ -94,7 +97,7 @@ def main() -> int:
             for _ in range(REQUESTS):
                 one()
             profiler.disable()
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(50)
+            pstats.Stats(profiler).sort_stats(profile).print_stats(50)
     return 0
 
 
