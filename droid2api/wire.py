@@ -58,7 +58,10 @@ def parse_object(raw: bytes, what: str = "request body") -> dict:
     if not raw:
         raise GatewayError(400, f"the {what} is empty; send a JSON object")
     try:
-        data = json.loads(raw, parse_float=_finite_float, parse_constant=_no_constant)
+        if isinstance(raw, (bytes, bytearray)):  # as json.loads reads bytes, with the decoder made once
+            data = _strict_decoder.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
+        else:
+            data = json.loads(raw, parse_float=_finite_float, parse_constant=_no_constant)
     except UnicodeDecodeError:
         raise GatewayError(400, f"the {what} is not UTF-8 text") from None
     except json.JSONDecodeError as e:
@@ -82,6 +85,9 @@ def _finite_float(text: str) -> float:
 
 def _no_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")  # NaN, Infinity: Python's extension, not JSON
+
+
+_strict_decoder = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constant)
 
 
 def relayable_as_sent(raw: bytes, parsed: dict, policied: dict) -> bool:
