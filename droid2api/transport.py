@@ -97,9 +97,10 @@ class LeanResponse(Response):
 def _response_defaults() -> dict | None:
     """What Response.__init__ sets, read from a real one so that a new attribute in requests comes along;
     None (make each the usual way) if one of them could not be shared between responses."""
-    defaults = {name: value for name, value in vars(Response()).items() if name not in ("headers", "history", "cookies")}
-    shareable = all(value is None or isinstance(value, (bool, int, str, datetime.timedelta)) for value in defaults.values())
-    return defaults if shareable else None
+    made_here = ("headers", "history", "cookies")
+    defaults = {name: value for name, value in vars(Response()).items() if name not in made_here}
+    immutable = (bool, int, str, datetime.timedelta)
+    return defaults if all(value is None or isinstance(value, immutable) for value in defaults.values()) else None
 
 
 _RESPONSE_DEFAULTS = _response_defaults()
