@@ -104,8 +104,11 @@ def iter_events(chunks):
     yield from decoder.close()
 
 
-def encode_event(data: str, event: str | None = None) -> bytes:
-    """One SSE event as bytes; ``data`` must not contain newlines (JSON never does)."""
+def encode_event(data: str | bytes, event: str | None = None) -> bytes:
+    """One SSE event as bytes; ``data`` (UTF-8 bytes as the encoders write JSON, or text) must not contain
+    newlines (JSON never does)."""
+    if type(data) is str:
+        data = data.encode()
     if event is None:
-        return b"data: " + data.encode() + b"\n\n"
-    return b"event: " + event.encode() + b"\ndata: " + data.encode() + b"\n\n"
+        return b"data: " + data + b"\n\n"
+    return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"

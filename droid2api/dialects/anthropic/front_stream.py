@@ -32,7 +32,7 @@ from dataclasses import replace
 from ... import ir
 from ...errors import GatewayError
 from ...sse import encode_event
-from ...wire import arguments_object, dumps
+from ...wire import arguments_object, dump_bytes
 from .. import carried
 from ..encoding import EventEncoder
 from .errors import stream_error
@@ -45,7 +45,7 @@ _TEXT_BLOCK = {"type": "text", "text": ""}
 
 
 def _event(payload: dict) -> bytes:
-    return encode_event(dumps(payload), payload["type"])
+    return encode_event(dump_bytes(payload), payload["type"])
 
 
 class StreamEncoder(EventEncoder):

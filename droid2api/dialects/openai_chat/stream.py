@@ -16,7 +16,7 @@ import time
 from ... import ir
 from ...errors import openai_type
 from ...sse import encode_event
-from ...wire import dumps, loads_or_none
+from ...wire import dump_bytes, loads_or_none
 from .. import shape
 from ..encoding import EventEncoder
 from . import reasoning
@@ -59,13 +59,13 @@ class StreamEncoder(EventEncoder):
     def _start(self, event: ir.Start) -> bytes:
         self._head = {"id": completion_id(event.id), "object": "chat.completion.chunk",
                       "created": event.created or int(time.time()), "model": self.model}
-        self._prefix = dumps(self._head)[:-1] + ',"choices":[{"index":0,"delta":'
+        self._prefix = dump_bytes(self._head)[:-1] + b',"choices":[{"index":0,"delta":'
         return self._chunk({"role": "assistant", "content": None})
 
     def _chunk(self, delta: dict, finish: str | None = None) -> bytes:
-        finish_json = "null" if finish is None else f'"{finish}"'
-        data = f'{self._prefix}{dumps(delta)},"logprobs":null,"finish_reason":{finish_json}}}]}}'
-        return encode_event(data)
+        finish_json = b"null" if finish is None else b'"' + finish.encode() + b'"'
+        return encode_event(b"".join((self._prefix, dump_bytes(delta), b',"logprobs":null,"finish_reason":',
+                                      finish_json, b"}]}")))
 
     def _part_start(self, event: ir.PartStart) -> bytes:
         part = event.part
@@ -124,14 +124,14 @@ class StreamEncoder(EventEncoder):
         self._done = True
         out = self._chunk({}, finish_reason(event.stop_reason))
         if self.include_usage:
-            out += encode_event(dumps({**self._head, "choices": [], "usage": encode_usage(event.usage)}))
+            out += encode_event(dump_bytes({**self._head, "choices": [], "usage": encode_usage(event.usage)}))
         return out + DONE
 
     def _error(self, event: ir.StreamError) -> bytes:
         self._done = True
         error = {"message": event.message, "type": openai_type(event.status), "param": None,
                  "code": event.type if event.type not in (None, "error") else None}
-        return encode_event(dumps({"error": error}))
+        return encode_event(dump_bytes({"error": error}))
 
 
 class StreamDecoder:

@@ -40,7 +40,7 @@ from dataclasses import replace
 from ... import ir
 from ...errors import GatewayError
 from ...sse import encode_event
-from ...wire import dumps
+from ...wire import dump_bytes
 from ..encoding import EventEncoder
 from .errors import error_event
 from .front_response import (ENDED_IN_ERROR, ClientView, completion, content_entry, custom_input, failure_code,
@@ -113,7 +113,7 @@ class StreamEncoder(EventEncoder):
     def _emit(self, kind: str, **fields) -> bytes:
         payload = {"type": kind, "sequence_number": self._sequence, **fields}
         self._sequence += 1
-        return encode_event(dumps(payload), kind)
+        return encode_event(dump_bytes(payload), kind)
 
     def _response(self, status: str, **fields) -> dict:
         return response_object(self.request, self.model, self._id, self._created_at, status, **fields)
