@@ -38,14 +38,10 @@ def parse_headers(fp, _class=http.client.HTTPMessage):
             value = value[:-2] if value.endswith(b"\r\n") else value[:-1]
         if (not colon or not _NAME.fullmatch(name) or b"\r" in value
                 or (name.lower() == b"content-type" and value.lstrip(b" \t").lower().startswith(_NESTED_TYPES))):
-            return _parsed_by_email(lines, _class)
+            return _stdlib_parse_headers(_Replay(lines), _class)
         message.set_raw(name.decode("iso-8859-1"), value.lstrip(b" \t").decode("iso-8859-1"))
     message.set_payload("")  # as the email parser leaves it: the (empty) rest of the header block
     return message
-
-
-def _parsed_by_email(lines: list, _class):
-    return _stdlib_parse_headers(_Replay(lines), _class)
 
 
 class _Replay:
