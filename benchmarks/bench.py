@@ -1,7 +1,8 @@
 """Latency and throughput of the running gateway under wrk, beside the floors it cannot go below.
 
 Starts a static upstream (nginx answering recorded bodies, benchmarks/nginx.py), the floors (a bare
-WSGI app, a bare Flask view and a bare WSGI app making one urllib3 call, benchmarks/floors.py, each
+WSGI app, a bare Flask view, a bare WSGI app making one urllib3 call and a Flask view making it through
+requests, benchmarks/floors.py, each
 under gunicorn with the gateway's own worker settings) and the gateway as ``make run`` starts it
 (``gunicorn -c gunicorn.conf.py wsgi:app``, its default two gevent workers) on a config that puts
 every model on that nginx. Then, one row at a time: one checked request, a warm-up, and wrk at 1 and
@@ -103,6 +104,8 @@ def rows() -> list:
         Row("bare WSGI app", "bare_wsgi", "/v1/messages", ANTHROPIC_HEADERS, MESSAGES, b'"content"'),
         Row("bare Flask view", "bare_flask", "/v1/messages", ANTHROPIC_HEADERS, MESSAGES, b'"content"'),
         Row("bare WSGI + one urllib3 call", "upstream_call", "/v1/messages", ANTHROPIC_HEADERS, MESSAGES,
+            b'"content"'),
+        Row("Flask view + one requests call", "stack_relay", "/v1/messages", ANTHROPIC_HEADERS, MESSAGES,
             b'"content"'),
         Row("Chat -> Anthropic", "gateway", "/v1/chat/completions", JSON_HEADERS, CHAT, b'"choices"'),
         Row("Chat -> Anthropic, streamed (27 events)", "gateway", "/v1/chat/completions", JSON_HEADERS,

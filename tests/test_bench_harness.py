@@ -210,3 +210,17 @@ def test_nginx_answers_unknown_paths_404(static_upstream):
 
     assert connection.getresponse().status == 404
     connection.close()
+
+
+def test_the_floors_that_call_upstream_answer_what_it_sent(static_upstream, monkeypatch):
+    port, answers = static_upstream
+    monkeypatch.setenv("BENCH_UPSTREAM", f"http://127.0.0.1:{port}{bench.DIRECT_PATH}")
+    answered = []
+    environ = {"REQUEST_METHOD": "POST", "wsgi.input": io.BytesIO(b"{}")}
+
+    urllib3_body = b"".join(floors.upstream_call(environ, lambda status, headers: answered.append(status)))
+    relayed = floors.stack_relay.test_client().post("/v1/messages", data=b"{}")
+
+    content_type, answer = answers[bench.DIRECT_PATH]
+    assert (answered, urllib3_body) == (["200 OK"], answer)
+    assert (relayed.status_code, relayed.headers["Content-Type"], relayed.data) == (200, content_type, answer)
