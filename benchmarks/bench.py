@@ -1,13 +1,13 @@
 """Latency and throughput of the running gateway under wrk, beside the floors it cannot go below.
 
-Starts a static upstream (nginx answering recorded bodies, benchmarks/nginx.py), the floors (a bare
-WSGI app, a bare Flask view, a bare WSGI app making one urllib3 call and a Flask view making it through
-requests, benchmarks/floors.py, each
-under gunicorn with the gateway's own worker settings) and the gateway as ``make run`` starts it
-(``gunicorn -c gunicorn.conf.py wsgi:app``, its default two gevent workers) on a config that puts
-every model on that nginx. Then, one row at a time: one checked request, a warm-up, and wrk at 1 and
-at 16 connections for BENCH_SECONDS (default 10) each. Prints the machine and one table; asserts
-nothing. nginx and wrk are installed with apt-get when missing. Run: ``make bench``.
+Starts a static upstream (nginx answering recorded bodies, benchmarks/nginx.py), the floors (a bare WSGI
+app, a bare Flask view, a bare WSGI app making one urllib3 call and a Flask view making it through
+requests, benchmarks/floors.py, each under gunicorn with the gateway's own worker settings) and the
+gateway as ``make run`` starts it (``gunicorn -c gunicorn.conf.py wsgi:app``, its default two gevent
+workers) on a config that puts every model on that nginx. Then, one row at a time: one checked request,
+a warm-up, and wrk at 1 and at 16 connections for BENCH_SECONDS (default 10) each. Prints the machine
+and one table; asserts nothing. nginx and wrk are installed with apt-get when missing.
+Run: ``make bench``.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from pathlib import Path
 import flask
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
 
 ANSWER = (Path(__file__).resolve().parents[1] / "tests" / "recorded"
           / "anthropic__test_multiple_parallel_tool_calls.0.response.json").read_bytes()
@@ -51,11 +52,12 @@ def upstream_call(environ, start_response):
 stack_relay = flask.Flask("stack_relay")
 SESSION = requests.Session()
 SESSION.trust_env = False  # as the gateway's: no proxy settings read from the environment on every call
-SESSION.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=64, max_retries=0))
+SESSION.mount("http://", HTTPAdapter(pool_maxsize=64, max_retries=0))
 
 
 @stack_relay.post("/<path:path>")
 def relay(path):
     answer = SESSION.post(os.environ["BENCH_UPSTREAM"], data=flask.request.get_data(),
                           headers={"Content-Type": "application/json"}, stream=True)
-    return flask.Response(answer.content, status=answer.status_code, content_type=answer.headers.get("Content-Type"))
+    return flask.Response(answer.content, status=answer.status_code,
+                          content_type=answer.headers.get("Content-Type"))
