@@ -263,7 +263,7 @@ class Gateway:
         else:
             raw = upstream.read()
             dev_dump(f"<- {route.upstream} body", None, raw)
-            events = ir.response_events(_decode_response(dialect, raw, route.upstream))
+            events = ir.ResponseEvents(_decode_response(dialect, raw, route.upstream))
         return upstream, self.reasoning.remember(events)
 
     def complete(self, route: Route, request: ir.Request, incoming: Incoming) -> ir.Response:
@@ -334,12 +334,21 @@ def _decode_count(front, body: dict, route: Route) -> ir.Request:
 
 def _with_id(events, response_id: str):
     """The events with the answer's id replaced by one the gateway issued."""
+    if isinstance(events, ir.ResponseEvents):
+        events.response.id = response_id
+        return events
+    return _with_start_id(events, response_id)
+
+
+def _with_start_id(events, response_id: str):
     for event in events:
         yield ir.Start(response_id, event.model, event.created) if isinstance(event, ir.Start) else event
 
 
 def _accumulate(events) -> ir.Response:
     """The complete response; a stream that failed raises its error instead."""
+    if isinstance(events, ir.ResponseEvents):  # an upstream's JSON answer, decoded whole already
+        return events.response
     collected = []
     for event in events:
         if event is READ_DONE:

@@ -333,6 +333,19 @@ def accumulate(events) -> Response:
     raise ValueError("stream ended without a finish event")
 
 
+class ResponseEvents:
+    """The events of a complete Response, iterable like any stream of them; whoever wants the Response back
+    takes ``response`` rather than folding the events into a copy of it (an upstream's JSON answer)."""
+
+    __slots__ = ("response",)
+
+    def __init__(self, response: Response):
+        self.response = response
+
+    def __iter__(self):
+        return response_events(self.response)
+
+
 def response_events(response: Response):
     """The stream of IR events equivalent to a complete Response (its inverse of accumulate)."""
     yield Start(id=response.id, model=response.model, created=response.created)

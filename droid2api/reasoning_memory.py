@@ -39,8 +39,15 @@ class ReasoningMemory:
 
         Only thinking parts and tool calls are followed, and of a tool call only its signature: their
         deltas are collected in lists and joined once at the end. This runs on every event of every
-        converted answer.
+        converted answer. A complete answer (ir.ResponseEvents) is read from its parts, and kept now.
         """
+        if isinstance(events, ir.ResponseEvents):
+            self._keep_calls([(part, {}) for part in events.response.parts
+                              if isinstance(part, (ir.Thinking, ir.ToolCall))])
+            return events
+        return self._followed(events)
+
+    def _followed(self, events):
         parts, pieces = {}, {}  # IR index -> the part as it started; -> {attribute: [delta values]}
         for event in events:
             if isinstance(event, ir.PartStart) and isinstance(event.part, (ir.Thinking, ir.ToolCall)):
