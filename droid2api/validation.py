@@ -117,6 +117,8 @@ class Tagged(fields.Field):
 
     The tag is checked to be a string before it is looked up: a client's ``"role": ["user"]``
     cannot be a dict key, and must be a 400 naming ``messages[0].role``, not a TypeError.
+    A schema may load its commonest shape itself (``load_plain(value)``, None for any other shape):
+    a long history is mostly plain text messages, and marshmallow's walk costs ~10 µs each.
     """
 
     def __init__(self, schemas: dict, tag: str = "type", **kwargs):
@@ -131,7 +133,9 @@ class Tagged(fields.Field):
         schema = self.schemas.get(kind) if isinstance(kind, str) else None
         if schema is None:
             raise ValidationError({self.tag: [self._refusal(kind)]})
-        return load_present(schema, value)
+        load_plain = getattr(schema, "load_plain", None)
+        loaded = load_plain(value) if load_plain is not None else None
+        return loaded if loaded is not None else load_present(schema, value)
 
     def _refusal(self, kind) -> str:
         choices = ", ".join(repr(k) for k in self.schemas)

@@ -105,3 +105,53 @@ def test_what_is_not_an_object_gets_marshmallows_own_error():
     with pytest.raises(ValidationError) as refused:
         load_present(SAMPLE, ["not", "an", "object"])
     assert refused.value.messages == {"_schema": ["Invalid input type."]}
+
+
+PLAIN_CONTENTS = ["", "hi", "What is the capital of France?", "é 漢字 \U0001F600", "\ud800 lone", " " * 3, "a\nb"]
+
+
+@pytest.mark.parametrize("role", ["system", "developer", "user", "assistant"])
+@pytest.mark.parametrize("content", PLAIN_CONTENTS)
+def test_a_plain_chat_message_loads_by_its_shortcut_exactly_as_through_its_schema(role, content):
+    from droid2api.dialects.openai_chat.schema import MESSAGES
+
+    message = {"role": role, "content": content}
+    plain = MESSAGES[role].load_plain(message)
+
+    assert plain is not None  # the shortcut was taken
+    assert plain == load_present(MESSAGES[role], message)
+    assert plain == validation.Tagged(MESSAGES, tag="role").deserialize(message)
+
+
+@pytest.mark.parametrize("message", [
+    {"role": "user", "content": "hi", "name": "ann"},  # a third field
+    {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+    {"role": "assistant", "content": None},
+    {"role": "user", "content": 7},
+    {"role": "assistant", "content": "", "tool_calls": [{"id": "c", "type": "function",
+                                                         "function": {"name": "f", "arguments": "{}"}}]},
+])
+def test_any_other_message_shape_goes_through_the_schema(message):
+    from droid2api.dialects.openai_chat.schema import MESSAGES
+
+    field = validation.Tagged(MESSAGES, tag="role")
+
+    assert MESSAGES[message["role"]].load_plain(message) is None
+    through_schema = result(lambda data: load_present(MESSAGES[data["role"]], data), message)
+    assert result(field.deserialize, message) == through_schema
+
+
+def test_messages_whose_schema_needs_more_than_role_and_content_have_no_shortcut():
+    from droid2api.dialects.openai_chat.schema import MESSAGES
+
+    assert not hasattr(MESSAGES["tool"], "load_plain") and not hasattr(MESSAGES["function"], "load_plain")
+    with pytest.raises(ValidationError) as refused:
+        validation.Tagged(MESSAGES, tag="role").deserialize({"role": "tool", "content": "x"})
+    assert "tool_call_id" in refused.value.messages
+
+
+def result(load, data):
+    try:
+        return "loaded", load(data)
+    except ValidationError as e:
+        return "refused", e.messages

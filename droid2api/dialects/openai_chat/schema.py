@@ -80,7 +80,18 @@ class _Message(Schema):
     name = fields.String(allow_none=True)
 
 
-class SystemMessage(_Message):
+class _PlainText:
+    """For a message schema whose only required fields are role and content, and whose post_load is ``_ir``."""
+
+    def load_plain(self, value: dict):
+        """``{"role": ..., "content": "text"}`` and nothing else, as the schema would load it; else None.
+        (The role is the tag: Tagged has checked it is a string.)"""
+        if len(value) == 2 and isinstance(value.get("content"), str):
+            return self._ir({"role": value["role"], "content": value["content"]})
+        return None
+
+
+class SystemMessage(_PlainText, _Message):
     content = StringOrParts(Tagged(TEXT), required=True)
 
     @post_load
@@ -91,7 +102,7 @@ class SystemMessage(_Message):
         return [ir.Instruction(p.text, data["role"], p.cache_control) for p in content]
 
 
-class UserMessage(_Message):
+class UserMessage(_PlainText, _Message):
     content = StringOrParts(Tagged(TEXT_AND_IMAGES), required=True)
 
     @post_load
@@ -100,7 +111,7 @@ class UserMessage(_Message):
         return ir.Message("user", [ir.Text(content)] if isinstance(content, str) else content, data.get("name"))
 
 
-class AssistantMessage(_Message):
+class AssistantMessage(_PlainText, _Message):
     content = StringOrParts(Tagged({**TEXT, "refusal": RefusalPart()}), allow_none=True)
     refusal = fields.String(allow_none=True)
     tool_calls = fields.List(fields.Nested(ToolCallSchema), allow_none=True)
