@@ -81,7 +81,9 @@ class _Message(Schema):
 
 
 class _PlainText:
-    """For a message schema whose only required fields are role and content, and whose post_load is ``_ir``."""
+    """For a message schema whose only required fields are role and content, and whose post_load is ``_ir``.
+    The shortcut skips the schema's field validators and hooks: these schemas have none on role and content,
+    and tests/test_load_present.py fails if a plain message ever loads otherwise through the schema."""
 
     def load_plain(self, value: dict):
         """``{"role": ..., "content": "text"}`` and nothing else, as the schema would load it; else None.
